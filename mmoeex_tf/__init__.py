@@ -1,0 +1,46 @@
+"""mmoeex_tf: heterogeneous multi-task learning with mixtures of experts.
+
+Keras 3 / TensorFlow implementation of MMoEEx (Aoki, Tung and Oliveira,
+"Heterogeneous Multi-task Learning with Expert Diversity", IEEE/ACM TCBB
+2022) and its baselines.
+"""
+
+from mmoeex_tf.assignment import expert_assignment
+from mmoeex_tf.baselines import mmoe, shared_bottom, single_task_models
+from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.layers import (
+    Conv1DExperts,
+    DenseExperts,
+    LayerExperts,
+    MaskedSoftmaxGate,
+    MMoEEx,
+    RecurrentExperts,
+    TaskHeads,
+    TaskTowers,
+)
+from mmoeex_tf.metrics import CohenKappa
+from mmoeex_tf.models import MMoEExModel
+from mmoeex_tf.optimization import JointTraining
+from mmoeex_tf.tasks import Task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CohenKappa",
+    "Conv1DExperts",
+    "DenseExperts",
+    "JointTraining",
+    "LayerExperts",
+    "MMoEEx",
+    "MMoEExError",
+    "MMoEExModel",
+    "MaskedSoftmaxGate",
+    "RecurrentExperts",
+    "Task",
+    "TaskHeads",
+    "TaskTowers",
+    "expert_assignment",
+    "mmoe",
+    "shared_bottom",
+    "single_task_models",
+]

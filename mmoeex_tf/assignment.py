@@ -1,0 +1,108 @@
+"""Which experts each task's gate may use: MMoEEx exclusivity and exclusion."""
+
+import numpy as np
+
+from mmoeex_tf.errors import MMoEExError
+
+MODES = ("exclusivity", "exclusion")
+
+
+def count_special_experts(num_experts, alpha=None, num_exclusive=None):
+    """Returns how many experts are made exclusive (or excluded).
+
+    Args:
+        num_experts: Total number of experts E.
+        alpha: Fraction of the experts in [0, 1]; rounded to the nearest
+            count.
+        num_exclusive: The count itself, instead of `alpha`.
+
+    Returns:
+        An integer in [0, E].
+
+    Raises:
+        MMoEExError: if both or neither argument is given, or the value is out
+            of range.
+    """
+    if (alpha is None) == (num_exclusive is None):
+        raise MMoEExError("Give exactly one of alpha and num_exclusive.")
+    if num_exclusive is not None:
+        if int(num_exclusive) != num_exclusive or not 0 <= num_exclusive <= num_experts:
+            raise MMoEExError(
+                f"num_exclusive must be an integer in [0, {num_experts}] (the "
+                f"number of experts), got {num_exclusive!r}."
+            )
+        return int(num_exclusive)
+    if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+        raise MMoEExError(f"alpha must be a number in [0, 1], got {alpha!r}.")
+    return int(round(alpha * num_experts))
+
+
+def expert_assignment(
+    num_tasks, num_experts, alpha=None, num_exclusive=None, mode="exclusivity", seed=0
+):
+    """Draws the task-by-expert gate mask of an MMoEEx layer.
+
+    A random subset of the experts (a fraction `alpha`, or `num_exclusive` of
+    them) is tied to one task each, the tasks dealt out as evenly as possible
+    in random order. With `mode="exclusivity"` such an expert is open to its
+    task only; with `mode="exclusion"` it is closed to its task only. All other
+    experts are open to every task, so `alpha=0` is a plain MMoE.
+
+    Args:
+        num_tasks: Number of tasks T.
+        num_experts: Number of experts E.
+        alpha: Fraction of special experts, in [0, 1].
+        num_exclusive: Number of special experts, instead of `alpha`.
+        mode: `"exclusivity"` or `"exclusion"`.
+        seed: Seed of the random draw; the same seed gives the same mask.
+
+    Returns:
+        A `(T, E)` int32 array of 0 (closed) and 1 (open).
+
+    Raises:
+        MMoEExError: for invalid arguments, or if a task would be left with no
+            open expert.
+    """
+    if mode not in MODES:
+        raise MMoEExError(f"mode must be one of {MODES}, got {mode!r}.")
+    if num_tasks < 1 or num_experts < 1:
+        raise MMoEExError(
+            f"Need at least one task and one expert, got {num_tasks} tasks "
+            f"and {num_experts} experts."
+        )
+    count = count_special_experts(num_experts, alpha, num_exclusive)
+    rng = np.random.default_rng(seed)
+    experts = rng.permutation(num_experts)[:count]
+    owners = np.resize(rng.permutation(num_tasks), count)
+    mask = np.ones((num_tasks, num_experts), dtype=np.int32)
+    if mode == "exclusivity":
+        mask[:, experts] = 0
+        mask[owners, experts] = 1
+    else:
+        mask[owners, experts] = 0
+    return check_gate_mask(mask, num_tasks, num_experts)
+
+
+def check_gate_mask(mask, num_tasks, num_experts):
+    """Validates a task-by-expert 0/1 mask and returns it as int32.
+
+    Raises:
+        MMoEExError: if the shape or values are wrong or a task has no open
+            expert.
+    """
+    mask = np.asarray(mask)
+    if mask.shape != (num_tasks, num_experts):
+        raise MMoEExError(
+            f"gate_mask must have shape (tasks, experts) = ({num_tasks}, "
+            f"{num_experts}), got {mask.shape}."
+        )
+    if not np.isin(mask, (0, 1)).all():
+        raise MMoEExError("gate_mask entries must be 0 (closed) or 1 (open).")
+    closed_tasks = np.flatnonzero(mask.sum(axis=1) == 0)
+    if closed_tasks.size:
+        raise MMoEExError(
+            f"Task(s) at index {closed_tasks.tolist()} would have no open "
+            f"expert: with {num_experts} experts and {num_tasks} tasks, lower "
+            "alpha or add experts so every task keeps at least one."
+        )
+    return mask.astype(np.int32)

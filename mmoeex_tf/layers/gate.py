@@ -1,0 +1,95 @@
+"""Softmax gates over experts with a fixed open/closed mask per task."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from mmoeex_tf.errors import MMoEExError
+
+
+@keras.saving.register_keras_serializable(package="mmoeex_tf")
+class MaskedSoftmaxGate(keras.layers.Layer):
+    """One softmax gate per task over the experts, some experts closed.
+
+    Each task t computes logits `x @ W[:, t, :] + b[t]` over the E experts
+    and takes their softmax over the experts open to it. A closed expert gets
+    a weight of exactly 0, and the gate weights feeding it get a gradient of
+    exactly 0, because its logit is replaced by `-inf` before the softmax
+    (which subtracts the largest open logit, so large logits do not overflow).
+
+    All tasks' gates are one batched computation.
+
+    Args:
+        mask: 0/1 array of shape `(tasks, experts)`, or `(experts,)` for a
+            single gate; 1 = open.
+        use_bias: Whether the gates have a bias.
+        kernel_initializer: Initializer of the gate kernels.
+        **kwargs: Base layer keyword arguments such as `name` and `dtype`.
+
+    Input shape:
+        `(..., features)`; for a sequence, the gate is applied at every step.
+
+    Output shape:
+        `(..., tasks, experts)`, or `(..., experts)` for a 1-D mask. Each row
+        sums to 1 over the open experts.
+    """
+
+    def __init__(
+        self, mask, use_bias=True, kernel_initializer="glorot_uniform", **kwargs
+    ):
+        super().__init__(**kwargs)
+        mask = np.asarray(mask)
+        self.single_gate = mask.ndim == 1
+        mask = np.atleast_2d(mask)
+        if mask.ndim != 2 or not np.isin(mask, (0, 1)).all():
+            raise MMoEExError(
+                "MaskedSoftmaxGate mask must be a 0/1 array of shape "
+                f"(tasks, experts) or (experts,), got shape {mask.shape}."
+            )
+        if (mask.sum(axis=1) == 0).any():
+            raise MMoEExError(
+                "MaskedSoftmaxGate mask closes every expert for task(s) "
+                f"{np.flatnonzero(mask.sum(axis=1) == 0).tolist()}."
+            )
+        self.mask = mask.astype(bool)
+        self.num_tasks, self.num_experts = mask.shape
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(features, self.num_tasks, self.num_experts),
+            initializer=self.kernel_initializer,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.num_tasks, self.num_experts),
+                initializer="zeros",
+            )
+
+    def call(self, inputs):
+        logits = ops.einsum("...f,fte->...te", inputs, self.kernel)
+        if self.use_bias:
+            logits = logits + self.bias
+        logits = ops.where(self.mask, logits, float("-inf"))
+        weights = tf.nn.softmax(logits, axis=-1)
+        return weights[..., 0, :] if self.single_gate else weights
+
+    def compute_output_shape(self, input_shape):
+        tail = (self.num_experts,)
+        if not self.single_gate:
+            tail = (self.num_tasks,) + tail
+        return tuple(input_shape[:-1]) + tail
+
+    def get_config(self):
+        mask = self.mask.astype(int)
+        config = {
+            "mask": (mask[0] if self.single_gate else mask).tolist(),
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }
+        return {**super().get_config(), **config}

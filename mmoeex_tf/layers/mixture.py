@@ -1,0 +1,112 @@
+"""The MMoEEx mixture layer: shared experts, one masked gate per task."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from mmoeex_tf.assignment import check_gate_mask, expert_assignment
+from mmoeex_tf.layers.experts import ExpertStack
+from mmoeex_tf.layers.gate import MaskedSoftmaxGate
+
+
+@keras.saving.register_keras_serializable(package="mmoeex_tf")
+class MMoEEx(keras.layers.Layer):
+    """Multi-gate mixture of experts with exclusivity (Aoki et al., 2022).
+
+    Every task mixes the outputs of the shared experts with its own softmax
+    gate. A fraction `alpha` of the experts is tied to a single task, drawn at
+    random from `seed`: with `mode="exclusivity"` such an expert is open to
+    that task only, with `mode="exclusion"` it is closed to that task only.
+    `alpha=0` is exactly MMoE (Ma et al., 2018). The drawn task-by-expert
+    mask is stored in the config, so a reloaded layer gates identically.
+
+    Args:
+        experts: An `ExpertStack` (dense, recurrent, convolutional or any
+            layer through `LayerExperts`).
+        num_tasks: Number of tasks (gates).
+        alpha: Fraction of the experts made exclusive or excluded, in [0, 1].
+        num_exclusive: The number of such experts, instead of `alpha`.
+        mode: `"exclusivity"` or `"exclusion"`.
+        seed: Seed of the expert-to-task draw.
+        gate_mask: An explicit `(tasks, experts)` 0/1 mask; overrides
+            `alpha`, `num_exclusive`, `mode` and `seed`.
+        **kwargs: Base layer keyword arguments.
+
+    Input shape:
+        `(batch, features)` or `(batch, steps, features)`.
+
+    Output:
+        A tuple `(mixtures, gate_weights)`: `(..., tasks, units)` and
+        `(..., tasks, experts)`, where `...` is the batch (and steps).
+    """
+
+    def __init__(
+        self,
+        experts,
+        num_tasks,
+        alpha=0.0,
+        num_exclusive=None,
+        mode="exclusivity",
+        seed=0,
+        gate_mask=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(experts, dict):
+            experts = keras.saving.deserialize_keras_object(experts)
+        if not isinstance(experts, ExpertStack):
+            raise TypeError(
+                "experts must be an ExpertStack (DenseExperts, RecurrentExperts, "
+                f"Conv1DExperts or LayerExperts), got {type(experts).__name__}."
+            )
+        self.experts = experts
+        self.num_tasks = int(num_tasks)
+        if gate_mask is None:
+            gate_mask = expert_assignment(
+                self.num_tasks,
+                experts.num_experts,
+                alpha=None if num_exclusive is not None else alpha,
+                num_exclusive=num_exclusive,
+                mode=mode,
+                seed=seed,
+            )
+        self.gate_mask = check_gate_mask(gate_mask, self.num_tasks, experts.num_experts)
+        self.alpha, self.num_exclusive = alpha, num_exclusive
+        self.mode, self.seed = mode, seed
+        self.gate = MaskedSoftmaxGate(self.gate_mask, name="gates")
+
+    @property
+    def num_experts(self):
+        """Number of experts."""
+        return self.experts.num_experts
+
+    def build(self, input_shape):
+        for layer in (self.experts, self.gate):
+            if not layer.built:
+                layer.build(input_shape)
+
+    def call(self, inputs, training=None):
+        expert_outputs = self.experts(inputs, training=training)
+        gate_weights = self.gate(inputs)
+        mixtures = ops.einsum("...te,...eu->...tu", gate_weights, expert_outputs)
+        return mixtures, gate_weights
+
+    def expert_outputs(self, inputs):
+        """Returns every expert's output, `(..., experts, units)`, in inference."""
+        return self.experts(inputs, training=False)
+
+    def compute_output_shape(self, input_shape):
+        lead = tuple(input_shape[:-1]) + (self.num_tasks,)
+        return lead + (self.experts.units,), lead + (self.num_experts,)
+
+    def get_config(self):
+        config = {
+            "experts": keras.saving.serialize_keras_object(self.experts),
+            "num_tasks": self.num_tasks,
+            "alpha": self.alpha,
+            "num_exclusive": self.num_exclusive,
+            "mode": self.mode,
+            "seed": self.seed,
+            "gate_mask": np.asarray(self.gate_mask).tolist(),
+        }
+        return {**super().get_config(), **config}

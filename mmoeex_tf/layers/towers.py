@@ -1,0 +1,198 @@
+"""Task-specific towers and heads, batched over tasks."""
+
+import keras
+from keras import ops
+
+from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.tasks import check_tasks
+
+
+@keras.saving.register_keras_serializable(package="mmoeex_tf")
+class TaskTowers(keras.layers.Layer):
+    """One small MLP per task, all tasks in one batched computation.
+
+    Task t's tower only sees task t's mixture: the kernels have shape
+    `(tasks, in, out)` and are applied with one einsum per layer.
+
+    Args:
+        num_tasks: Number of tasks.
+        units: Width of each tower layer, a list (may be empty: identity).
+        activation: Activation after every layer.
+        dropout: Dropout rate after every layer.
+        kernel_initializer: Initializer of the kernels.
+        seed: Seed of the dropout.
+        **kwargs: Base layer keyword arguments.
+
+    Input shape:
+        `(..., tasks, features)`.
+
+    Output shape:
+        `(..., tasks, units[-1])` (the input unchanged if `units` is empty).
+    """
+
+    def __init__(
+        self,
+        num_tasks,
+        units,
+        activation="relu",
+        dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_tasks = int(num_tasks)
+        self.units = [units] if isinstance(units, int) else [int(u) for u in units]
+        if any(u < 1 for u in self.units):
+            raise MMoEExError(f"tower units must be positive, got {units!r}.")
+        self.activation = keras.activations.get(activation)
+        self.dropout_rate = dropout
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.seed = seed
+        self.dropout = keras.layers.Dropout(dropout, seed=seed) if dropout else None
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        self.kernels, self.biases = [], []
+        for index, units in enumerate(self.units):
+            self.kernels.append(
+                self.add_weight(
+                    name=f"kernel_{index}",
+                    shape=(self.num_tasks, width, units),
+                    initializer=self.kernel_initializer,
+                )
+            )
+            self.biases.append(
+                self.add_weight(
+                    name=f"bias_{index}",
+                    shape=(self.num_tasks, units),
+                    initializer="zeros",
+                )
+            )
+            width = units
+
+    def call(self, inputs, training=None):
+        hidden = inputs
+        for kernel, bias in zip(self.kernels, self.biases):
+            hidden = self.activation(
+                ops.einsum("...tf,tfu->...tu", hidden, kernel) + bias
+            )
+            if self.dropout is not None:
+                hidden = self.dropout(hidden, training=training)
+        return hidden
+
+    def compute_output_shape(self, input_shape):
+        if not self.units:
+            return tuple(input_shape)
+        return tuple(input_shape[:-1]) + (self.units[-1],)
+
+    def get_config(self):
+        config = {
+            "num_tasks": self.num_tasks,
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+            "dropout": self.dropout_rate,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}
+
+
+def pool_steps(hidden, pooling, steps=None):
+    """Reduces `(batch, steps, ...)` over the step axis.
+
+    Args:
+        hidden: A tensor with the steps on axis 1.
+        pooling: `"last"`, `"mean"` or `"max"`.
+        steps: Use the first `steps` steps only (all if `None`).
+
+    Returns:
+        The tensor without the step axis.
+    """
+    if steps is not None:
+        hidden = hidden[:, :steps]
+    if pooling == "last":
+        return hidden[:, -1]
+    if pooling == "mean":
+        return ops.mean(hidden, axis=1)
+    return ops.max(hidden, axis=1)
+
+
+@keras.saving.register_keras_serializable(package="mmoeex_tf")
+class TaskHeads(keras.layers.Layer):
+    """Output layers of heterogeneous tasks, returning logits per task.
+
+    Tasks are grouped by (output size, per-step, pooling); each group is one
+    batched linear map. For sequence inputs, per-step tasks get a prediction
+    at every step and sequence-level tasks are pooled over the steps (last
+    step, mean or max, optionally over the first N steps) before their head.
+
+    Args:
+        tasks: The `Task` specs (or their configs), in output order.
+        kernel_initializer: Initializer of the kernels.
+        **kwargs: Base layer keyword arguments.
+
+    Input shape:
+        `(batch, tasks, features)` or `(batch, steps, tasks, features)`.
+
+    Output:
+        A list of logits, one per task: `(batch, output_size)` or
+        `(batch, steps, output_size)` for per-step tasks.
+    """
+
+    def __init__(self, tasks, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.tasks = check_tasks(tasks)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        groups = {}
+        for index, task in enumerate(self.tasks):
+            key = (task.output_size, task.per_step, task.pooling, task.pooling_steps)
+            groups.setdefault(key, []).append(index)
+        self.groups = list(groups.items())
+
+    def build(self, input_shape):
+        if len(input_shape) == 3:
+            flat = [t.name for t in self.tasks if t.per_step]
+            if flat:
+                raise MMoEExError(
+                    f"Per-step task(s) {flat} need sequence inputs shaped "
+                    "(batch, steps, features)."
+                )
+        features = input_shape[-1]
+        self.kernels, self.biases = [], []
+        for group, ((size, *_), members) in enumerate(self.groups):
+            self.kernels.append(
+                self.add_weight(
+                    name=f"kernel_{group}",
+                    shape=(len(members), features, size),
+                    initializer=self.kernel_initializer,
+                )
+            )
+            self.biases.append(
+                self.add_weight(
+                    name=f"bias_{group}",
+                    shape=(len(members), size),
+                    initializer="zeros",
+                )
+            )
+
+    def call(self, inputs):
+        is_sequence = len(inputs.shape) == 4
+        logits = [None] * len(self.tasks)
+        for ((_, per_step, pooling, steps), members), kernel, bias in zip(
+            self.groups, self.kernels, self.biases
+        ):
+            hidden = ops.take(inputs, members, axis=-2)
+            if is_sequence and not per_step:
+                hidden = pool_steps(hidden, pooling, steps)
+            outputs = ops.einsum("...tf,tfo->...to", hidden, kernel) + bias
+            for position, index in enumerate(members):
+                logits[index] = outputs[..., position, :]
+        return logits
+
+    def get_config(self):
+        config = {
+            "tasks": [task.get_config() for task in self.tasks],
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }
+        return {**super().get_config(), **config}

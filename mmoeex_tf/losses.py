@@ -1,0 +1,137 @@
+"""Per-task losses with missing labels masked out, and output activations.
+
+Labels arrive as float tensors where `NaN` marks a missing label; an optional
+per-task sample weight (0 = missing) masks too. Each task's loss is the
+weighted mean over its present labels: the same number as if the missing
+rows had been dropped, and exactly 0 (never NaN) for a batch where the task
+has no labels at all.
+"""
+
+import tensorflow as tf
+
+from mmoeex_tf.errors import MMoEExError
+
+
+def expected_label_shape(task, batch_shape):
+    """Returns the label shape a task expects after `batch_shape`.
+
+    Args:
+        task: A `Task`.
+        batch_shape: `(batch,)` or `(batch, steps)` for per-step tasks.
+
+    Returns:
+        A tuple: the batch shape, plus `(output_size,)` for multilabel and
+        multi-output regression tasks.
+    """
+    return tuple(batch_shape) + ((task.output_size,) if task.label_rank else ())
+
+
+def prepare_labels(task, labels, sample_weight, input_shape):
+    """Checks a task's labels and returns them cleaned, with their mask.
+
+    Args:
+        task: The `Task`.
+        labels: The task's labels, any numeric dtype, `NaN` = missing. A
+            trailing axis of size 1 is accepted for scalar labels.
+        sample_weight: `None` or weights broadcastable to the labels.
+        input_shape: Static shape of the features, `(batch, features)` or
+            `(batch, steps, features)`.
+
+    Returns:
+        `(labels, weights)`: float32 labels with missing entries set to 0, and
+        float32 weights that are 0 on missing entries.
+
+    Raises:
+        MMoEExError: if the label shape or dtype does not fit the task.
+    """
+    labels = tf.convert_to_tensor(labels)
+    if not (
+        labels.dtype.is_floating or labels.dtype.is_integer or labels.dtype.is_bool
+    ):
+        raise MMoEExError(
+            f"Task {task.name!r}: labels must be numeric, got dtype "
+            f"{labels.dtype.name}."
+        )
+    labels = tf.cast(labels, tf.float32)
+    batch_rank = 2 if task.per_step else 1
+    expected = expected_label_shape(task, tuple(input_shape)[:batch_rank])
+    if (
+        task.label_rank == 0
+        and labels.shape.rank == batch_rank + 1
+        and labels.shape[-1] == 1
+    ):
+        labels = tf.squeeze(labels, -1)
+    if not _shape_fits(labels.shape, expected):
+        raise MMoEExError(
+            f"Task {task.name!r} ({task.kind}{', per step' if task.per_step else ''})"
+            f": labels must have shape {_describe(expected)}, got "
+            f"{_describe(labels.shape)}."
+        )
+    present = tf.logical_not(tf.math.is_nan(labels))
+    weights = tf.cast(present, tf.float32)
+    if sample_weight is not None:
+        sample_weight = tf.cast(sample_weight, tf.float32)
+        while (
+            sample_weight.shape.rank is not None
+            and sample_weight.shape.rank < weights.shape.rank
+        ):
+            sample_weight = sample_weight[..., None]
+        weights = weights * sample_weight
+    return tf.where(present, labels, 0.0), weights
+
+
+def _shape_fits(actual, expected):
+    if actual.rank != len(expected):
+        return False
+    return all(a is None or e is None or a == e for a, e in zip(actual, expected))
+
+
+def _describe(shape):
+    dims = ["batch" if i == 0 else d for i, d in enumerate(shape)]
+    return "(" + ", ".join(str(d) for d in dims) + ")"
+
+
+def elementwise_loss(task, labels, logits):
+    """Unreduced loss of one task, shaped like its labels.
+
+    Binary and multilabel: sigmoid cross-entropy (positives weighted by
+    `positive_weight`); multiclass: softmax cross-entropy (weighted by
+    `class_weights`); regression: squared error.
+    """
+    if task.kind == "multiclass":
+        classes = tf.cast(labels, tf.int32)
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(classes, logits)
+        if task.class_weights is not None:
+            loss = loss * tf.gather(tf.constant(task.class_weights), classes)
+        return loss
+    if task.label_rank == 0:
+        logits = tf.squeeze(logits, -1)
+    if task.kind == "regression":
+        return tf.math.squared_difference(logits, labels)
+    loss = tf.nn.sigmoid_cross_entropy_with_logits(labels, logits)
+    if task.positive_weight is not None:
+        weight = tf.constant(task.positive_weight)
+        loss = loss * (1.0 + labels * (weight - 1.0))
+    return loss
+
+
+def masked_loss_sum(task, labels, weights, logits):
+    """Returns `(sum of weighted losses, sum of weights)` of one task."""
+    loss = elementwise_loss(task, labels, tf.cast(logits, tf.float32))
+    # Missing entries may hold any value; zero them before multiplying so a
+    # non-finite loss there can never leak into the sum.
+    loss = tf.where(weights > 0, loss, 0.0)
+    return tf.reduce_sum(loss * weights), tf.reduce_sum(weights)
+
+
+def activate(task, logits):
+    """Turns logits into the task's outputs.
+
+    Binary: probability, shape `(batch,)` (per step: `(batch, steps)`);
+    multilabel: probabilities per label; multiclass: class probabilities;
+    regression: the values, squeezed to `(batch,)` for a single target.
+    """
+    if task.kind == "multiclass":
+        return tf.nn.softmax(logits, axis=-1)
+    outputs = logits if task.kind == "regression" else tf.sigmoid(logits)
+    return tf.squeeze(outputs, -1) if task.label_rank == 0 else outputs

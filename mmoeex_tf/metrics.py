@@ -1,0 +1,153 @@
+"""Per-task metrics that skip missing labels.
+
+Each task's metrics are ordinary Keras metrics updated with the task's
+present labels only (missing ones get sample weight 0), named
+`<task>_<metric>` so that `fit` logs `income_auc`, `val_los_kappa`, ...
+"""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="mmoeex_tf")
+class CohenKappa(keras.metrics.Metric):
+    """Cohen's kappa of a multiclass task, from a weighted confusion matrix.
+
+    Args:
+        num_classes: Number of classes.
+        weighting: `None` (plain kappa), `"linear"` or `"quadratic"`
+            disagreement weights.
+        name: Metric name.
+        dtype: Dtype of the confusion matrix.
+
+    `update_state` takes integer class labels `(n,)`, class probabilities or
+    scores `(n, num_classes)` (the arg-max is the prediction) and optional
+    sample weights `(n,)`.
+    """
+
+    def __init__(self, num_classes, weighting="linear", name="kappa", dtype="float64"):
+        super().__init__(name=name, dtype=dtype)
+        if weighting not in (None, "linear", "quadratic"):
+            raise ValueError(
+                f"weighting must be None, 'linear' or 'quadratic', got {weighting!r}."
+            )
+        self.num_classes = num_classes
+        self.weighting = weighting
+        self.confusion = self.add_variable(
+            shape=(num_classes, num_classes),
+            initializer="zeros",
+            dtype=self.dtype,
+            name="confusion",
+        )
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        true = tf.one_hot(tf.cast(y_true, tf.int32), self.num_classes, dtype=self.dtype)
+        predicted = tf.one_hot(
+            tf.argmax(y_pred, axis=-1), self.num_classes, dtype=self.dtype
+        )
+        if sample_weight is not None:
+            true = true * tf.cast(sample_weight, self.dtype)[:, None]
+        self.confusion.assign_add(tf.matmul(true, predicted, transpose_a=True))
+
+    def result(self):
+        confusion = tf.convert_to_tensor(self.confusion)
+        classes = tf.range(self.num_classes, dtype=self.dtype)
+        distance = tf.abs(classes[:, None] - classes[None, :])
+        if self.weighting is None:
+            disagreement = tf.cast(distance > 0, self.dtype)
+        elif self.weighting == "linear":
+            disagreement = distance
+        else:
+            disagreement = distance**2
+        total = tf.reduce_sum(confusion)
+        expected = tf.math.divide_no_nan(
+            tf.reduce_sum(confusion, 1)[:, None] * tf.reduce_sum(confusion, 0)[None, :],
+            total,
+        )
+        observed_cost = tf.reduce_sum(disagreement * confusion)
+        expected_cost = tf.reduce_sum(disagreement * expected)
+        return 1.0 - tf.math.divide_no_nan(observed_cost, expected_cost)
+
+    def reset_state(self):
+        self.confusion.assign(tf.zeros_like(self.confusion))
+
+    def get_config(self):
+        config = {"num_classes": self.num_classes, "weighting": self.weighting}
+        return {**super().get_config(), **config}
+
+
+def _make_metric(task, metric):
+    name = f"{task.name}_{metric}"
+    if metric == "auc":
+        return keras.metrics.AUC(
+            name=name,
+            num_thresholds=1000,
+            multi_label=task.kind == "multilabel",
+            num_labels=task.output_size if task.kind == "multilabel" else None,
+        )
+    if metric == "pr_auc":
+        return keras.metrics.AUC(
+            name=name,
+            curve="PR",
+            num_thresholds=1000,
+            multi_label=task.kind == "multilabel",
+            num_labels=task.output_size if task.kind == "multilabel" else None,
+        )
+    if metric == "accuracy":
+        if task.kind == "binary":
+            return keras.metrics.BinaryAccuracy(name=name)
+        return keras.metrics.SparseCategoricalAccuracy(name=name)
+    if metric in ("kappa", "quadratic_kappa"):
+        weighting = "linear" if metric == "kappa" else "quadratic"
+        return CohenKappa(task.output_size, weighting=weighting, name=name)
+    if metric == "mae":
+        return keras.metrics.MeanAbsoluteError(name=name)
+    if metric == "rmse":
+        return keras.metrics.RootMeanSquaredError(name=name)
+    return keras.metrics.MeanSquaredError(name=name)
+
+
+class TaskMetrics:
+    """The metrics of one task, fed with its present labels only.
+
+    Args:
+        task: The `Task`; its `metrics` names the metrics to build.
+    """
+
+    def __init__(self, task):
+        self.task = task
+        self.metrics = [_make_metric(task, metric) for metric in task.metrics]
+
+    def update(self, labels, weights, outputs):
+        """Updates every metric.
+
+        Args:
+            labels: Cleaned labels (missing entries hold any value).
+            weights: Per-label weights, 0 for missing labels.
+            outputs: The task's activated outputs (probabilities or values).
+        """
+        labels, weights, outputs = self._flatten(labels, weights, outputs)
+        for metric in self.metrics:
+            metric.update_state(labels, outputs, sample_weight=weights)
+
+    def _flatten(self, labels, weights, outputs):
+        """Collapses batch and step axes so every step counts as a sample."""
+        if self.task.kind == "multiclass":
+            classes = self.task.output_size
+            return (
+                tf.reshape(labels, [-1]),
+                tf.reshape(weights, [-1]),
+                tf.reshape(outputs, [-1, classes]),
+            )
+        if self.task.kind == "multilabel":
+            size = self.task.output_size
+            return (
+                tf.reshape(labels, [-1, size]),
+                tf.reshape(weights, [-1, size]),
+                tf.reshape(outputs, [-1, size]),
+            )
+        return (
+            tf.reshape(labels, [-1, 1]),
+            tf.reshape(weights, [-1]),
+            tf.reshape(outputs, [-1, 1]),
+        )

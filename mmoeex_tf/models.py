@@ -1,0 +1,317 @@
+"""`MMoEExModel`: a Keras model predicting several heterogeneous tasks."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras.src.trainers.data_adapters import data_adapter_utils
+
+from mmoeex_tf import losses, validation
+from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.layers.experts import DenseExperts
+from mmoeex_tf.layers.mixture import MMoEEx
+from mmoeex_tf.layers.towers import TaskHeads, TaskTowers
+from mmoeex_tf.metrics import TaskMetrics
+from mmoeex_tf.optimization import JointTraining
+from mmoeex_tf.tasks import check_tasks
+
+
+@keras.saving.register_keras_serializable(package="mmoeex_tf")
+class MMoEExModel(keras.Model):
+    """Multi-task model: shared experts, masked gates, one tower per task.
+
+    `call` returns a dict keyed by task name (probabilities for
+    classification tasks, values for regression). `fit` takes labels as a
+    dict of the same keys, `NaN` marking a missing label; each task's loss
+    and metrics use its present labels only. The training step delegates the
+    gradient computation to `optimization` (joint training by default).
+
+    Args:
+        tasks: The `Task` specs, in output order.
+        experts: An `ExpertStack`; default 8 dense experts of 16 units.
+        alpha: Fraction of experts made exclusive (or excluded), in [0, 1];
+            0 gives MMoE.
+        num_exclusive: The number of such experts, instead of `alpha`.
+        mode: `"exclusivity"` or `"exclusion"`.
+        seed: Seed of the expert-to-task assignment.
+        gate_mask: An explicit `(tasks, experts)` 0/1 gate mask.
+        tower_units: Widths of every task's tower layers (may be empty).
+        tower_activation: Activation of the tower layers.
+        tower_dropout: Dropout in the towers.
+        optimization: How gradients are computed; `JointTraining()` by
+            default (MAML-MTL plugs in here).
+        **kwargs: `keras.Model` keyword arguments such as `name`.
+
+    Example:
+    ```python
+    tasks = [Task("income", "binary"), Task("age", "regression")]
+    model = MMoEExModel(tasks, DenseExperts(num_experts=8, units=16), alpha=0.5)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    model.fit(x, {"income": y_income, "age": y_age}, epochs=5)
+    ```
+    """
+
+    def __init__(
+        self,
+        tasks,
+        experts=None,
+        alpha=0.0,
+        num_exclusive=None,
+        mode="exclusivity",
+        seed=0,
+        gate_mask=None,
+        tower_units=(16,),
+        tower_activation="relu",
+        tower_dropout=0.0,
+        optimization=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.tasks = check_tasks(tasks)
+        self.task_names = [task.name for task in self.tasks]
+        self.mixture = MMoEEx(
+            experts if experts is not None else DenseExperts(8, 16),
+            num_tasks=len(self.tasks),
+            alpha=alpha,
+            num_exclusive=num_exclusive,
+            mode=mode,
+            seed=seed,
+            gate_mask=gate_mask,
+            name="mmoeex",
+        )
+        self.towers = TaskTowers(
+            len(self.tasks),
+            list(tower_units),
+            activation=tower_activation,
+            dropout=tower_dropout,
+            seed=seed,
+            name="towers",
+        )
+        self.heads = TaskHeads(self.tasks, name="heads")
+        if isinstance(optimization, dict):
+            optimization = keras.saving.deserialize_keras_object(optimization)
+        self.optimization = optimization or JointTraining()
+        self._tower_config = {
+            "tower_units": list(tower_units),
+            "tower_activation": tower_activation,
+            "tower_dropout": tower_dropout,
+        }
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.task_loss_trackers = [
+            keras.metrics.Mean(name=f"{name}_loss") for name in self.task_names
+        ]
+        self.task_metrics = [TaskMetrics(task) for task in self.tasks]
+        self._loss_weights = np.array([t.loss_weight for t in self.tasks], "float32")
+
+    @property
+    def gate_mask(self):
+        """The `(tasks, experts)` 0/1 mask of the gates."""
+        return self.mixture.gate_mask
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) not in (2, 3):
+            raise MMoEExError(
+                "Features must have shape (batch, features) or (batch, steps, "
+                f"features), got {input_shape}."
+            )
+        if not self.mixture.built:
+            self.mixture.build(input_shape)
+        mixture_shape, _ = self.mixture.compute_output_shape(input_shape)
+        if not self.towers.built:
+            self.towers.build(mixture_shape)
+        if not self.heads.built:
+            self.heads.build(self.towers.compute_output_shape(mixture_shape))
+
+    def call(self, inputs, training=None, return_logits=False, return_gates=False):
+        """Predicts every task.
+
+        Args:
+            inputs: Features, `(batch, features)` or `(batch, steps,
+                features)`.
+            training: Whether dropout is active.
+            return_logits: Return logits instead of probabilities/values.
+            return_gates: Also return the gate weights `(..., tasks,
+                experts)`.
+
+        Returns:
+            A dict of task name to outputs, and the gate weights if
+            `return_gates`.
+        """
+        mixtures, gates = self.mixture(inputs, training=training)
+        hidden = self.towers(mixtures, training=training)
+        logits = self.heads(hidden)
+        outputs = {}
+        for task, task_logits in zip(self.tasks, logits):
+            task_logits = tf.cast(task_logits, tf.float32)
+            outputs[task.name] = (
+                task_logits if return_logits else losses.activate(task, task_logits)
+            )
+        return (outputs, gates) if return_gates else outputs
+
+    def compute_task_losses(self, labels, weights, logits):
+        """Per-task masked mean losses, `(tasks,)`.
+
+        Under a `tf.distribute` strategy, each replica returns its share:
+        its own loss sum divided by the label count over all replicas, so the
+        replicas' shares add up to the loss of the global batch.
+
+        Args:
+            labels: Dict of cleaned labels per task.
+            weights: Dict of label weights per task (0 = missing).
+            logits: Dict of logits per task.
+        """
+        sums, counts = [], []
+        for task in self.tasks:
+            total, count = losses.masked_loss_sum(
+                task, labels[task.name], weights[task.name], logits[task.name]
+            )
+            sums.append(total)
+            counts.append(count)
+        counts = _sum_over_replicas(tf.stack(counts))
+        return tf.math.divide_no_nan(tf.stack(sums), counts)
+
+    def combine_task_losses(self, task_losses, task_weights=None):
+        """Weighted sum of the task losses (`loss_weight` of each task)."""
+        if task_weights is None:
+            task_weights = self._loss_weights
+        return tf.reduce_sum(task_losses * task_weights)
+
+    def prepare_batch(self, x, y, sample_weight):
+        """Checks a batch's labels against the tasks and cleans them.
+
+        Returns:
+            `(labels, weights)` dicts keyed by task name.
+        """
+        if not isinstance(y, dict):
+            raise MMoEExError(
+                "Labels must be a dict mapping task name to labels, got "
+                f"{type(y).__name__}."
+            )
+        unknown = sorted(set(y) - set(self.task_names))
+        missing = [name for name in self.task_names if name not in y]
+        if unknown or missing:
+            raise MMoEExError(
+                f"Label keys must be the model's tasks {self.task_names}; "
+                f"unknown: {unknown}, missing: {missing}."
+            )
+        if sample_weight is not None and not isinstance(sample_weight, dict):
+            sample_weight = {name: sample_weight for name in self.task_names}
+        labels, weights = {}, {}
+        for task in self.tasks:
+            task_weight = (
+                None if sample_weight is None else sample_weight.get(task.name)
+            )
+            labels[task.name], weights[task.name] = losses.prepare_labels(
+                task, y[task.name], task_weight, x.shape
+            )
+        return labels, weights
+
+    def train_step(self, data):
+        x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+        labels, weights = self.prepare_batch(x, y, sample_weight)
+        result = self.optimization.compute_gradients(self, x, labels, weights)
+        self.optimizer.apply_gradients(zip(result.gradients, self.trainable_variables))
+        return self._update_metrics(
+            result.loss, result.task_losses, labels, weights, result.logits
+        )
+
+    def test_step(self, data):
+        x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+        labels, weights = self.prepare_batch(x, y, sample_weight)
+        logits = self(x, training=False, return_logits=True)
+        task_losses = self.compute_task_losses(labels, weights, logits)
+        loss = self.combine_task_losses(task_losses)
+        return self._update_metrics(loss, task_losses, labels, weights, logits)
+
+    def _update_metrics(self, loss, task_losses, labels, weights, logits):
+        self.loss_tracker.update_state(_sum_over_replicas(loss))
+        task_losses = _sum_over_replicas(task_losses)
+        for index, (task, tracker, metrics) in enumerate(
+            zip(self.tasks, self.task_loss_trackers, self.task_metrics)
+        ):
+            tracker.update_state(task_losses[index])
+            outputs = losses.activate(task, logits[task.name])
+            metrics.update(labels[task.name], weights[task.name], outputs)
+        return self.get_metrics_result()
+
+    @property
+    def metrics(self):
+        task_metrics = [m for group in self.task_metrics for m in group.metrics]
+        return [self.loss_tracker, *self.task_loss_trackers, *task_metrics]
+
+    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+        """Configures the model for training.
+
+        Losses and metrics come from the tasks, so `loss` and `metrics` must
+        stay `None`; every other `keras.Model.compile` argument works as
+        usual (`optimizer`, `jit_compile`, `steps_per_execution`, ...).
+        """
+        for name, value in (("loss", loss), ("metrics", metrics)):
+            if value is not None:
+                raise MMoEExError(
+                    f"compile(): {name} comes from the tasks' specs (Task.kind, "
+                    f"Task.metrics); do not pass {name}=."
+                )
+        for name in ("loss_weights", "weighted_metrics"):
+            if kwargs.get(name) is not None:
+                raise MMoEExError(
+                    f"compile(): {name} is not used; set Task.loss_weight or "
+                    "Task.metrics instead."
+                )
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        """Re-compiles a loaded model from its saved compile config."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        """`keras.Model.fit`, with the data checked first when in memory."""
+        self._check_in_memory(x, y)
+        if isinstance(validation_data, tuple):
+            self._check_in_memory(*validation_data[:2])
+        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate`, with the data checked first when in memory."""
+        self._check_in_memory(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def _check_in_memory(self, x, y):
+        if not isinstance(x, (np.ndarray, list)) and not hasattr(x, "to_numpy"):
+            return
+        sequence = self.mixture.experts.requires_sequence or any(
+            task.per_step for task in self.tasks
+        )
+        validation.check_features(x, sequence_input=True if sequence else None)
+        if y is not None:
+            validation.check_labels(self.tasks, y, len(x))
+
+    def get_config(self):
+        config = {
+            "tasks": [task.get_config() for task in self.tasks],
+            "experts": keras.saving.serialize_keras_object(self.mixture.experts),
+            "alpha": self.mixture.alpha,
+            "num_exclusive": self.mixture.num_exclusive,
+            "mode": self.mixture.mode,
+            "seed": self.mixture.seed,
+            "gate_mask": np.asarray(self.gate_mask).tolist(),
+            "optimization": keras.saving.serialize_keras_object(self.optimization),
+            **self._tower_config,
+        }
+        return {**super().get_config(), **config}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["experts"] = keras.saving.deserialize_keras_object(config["experts"])
+        return cls(**config)
+
+
+def _sum_over_replicas(value):
+    """Sums a tensor over the replicas of a distribution strategy, if any."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)

@@ -1,0 +1,218 @@
+"""Task specifications: what each head of a multi-task model predicts."""
+
+import dataclasses
+import re
+
+from mmoeex_tf.errors import MMoEExError
+
+KINDS = ("binary", "multiclass", "multilabel", "regression")
+POOLINGS = ("last", "mean", "max")
+DEFAULT_METRICS = {
+    "binary": ("auc",),
+    "multilabel": ("auc",),
+    "multiclass": ("accuracy", "kappa"),
+    "regression": ("mae", "rmse"),
+}
+METRICS_BY_KIND = {
+    "binary": ("auc", "pr_auc", "accuracy"),
+    "multilabel": ("auc", "pr_auc"),
+    "multiclass": ("accuracy", "kappa", "quadratic_kappa"),
+    "regression": ("mae", "rmse", "mse"),
+}
+_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One prediction target of a multi-task model.
+
+    Args:
+        name: Identifier of the task; keys the model's outputs, the labels
+            passed to `fit` and the logged metrics (`<name>_auc`, ...).
+            Letters, digits and underscores, starting with a letter.
+        kind: One of `"binary"`, `"multiclass"`, `"multilabel"` or
+            `"regression"`.
+        output_size: Number of classes (multiclass, required), labels
+            (multilabel, required) or regression targets (default 1).
+            Binary tasks always have 1.
+        per_step: For sequence inputs, predict at every time step (labels
+            shaped `(batch, steps, ...)`) instead of once per sequence.
+        pooling: For sequence inputs and a sequence-level task, how the task's
+            mixture output is reduced over time before its tower: `"last"`
+            step, `"mean"` or `"max"`.
+        pooling_steps: Pool over the first N steps only (for example the
+            first 48 hours of a stay); `None` pools over all steps.
+        loss_weight: Weight of this task's loss in the joint objective.
+        positive_weight: Binary and multilabel: weight of positive labels in
+            the loss (one number, or one per label).
+        class_weights: Multiclass: a weight per class in the loss.
+        metrics: Metric names logged for the task; defaults by kind: `auc`
+            for binary and multilabel, `accuracy` and `kappa` (Cohen's, linear
+            weights) for multiclass, `mae` and `rmse` for regression.
+
+    Labels are given per task as arrays; a missing label is `NaN` (or has a
+    zero in the task's entry of `sample_weight`) and is left out of the
+    task's loss and metrics.
+    """
+
+    name: str
+    kind: str
+    output_size: int | None = None
+    per_step: bool = False
+    pooling: str = "last"
+    pooling_steps: int | None = None
+    loss_weight: float = 1.0
+    positive_weight: float | tuple[float, ...] | None = None
+    class_weights: tuple[float, ...] | None = None
+    metrics: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not _NAME_PATTERN.match(self.name):
+            raise MMoEExError(
+                f"Task name {self.name!r} is not valid: use letters, digits "
+                "and underscores, starting with a letter."
+            )
+        if self.kind not in KINDS:
+            raise MMoEExError(
+                f"Task {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}."
+            )
+        object.__setattr__(self, "output_size", self._checked_output_size())
+        if self.pooling not in POOLINGS:
+            raise MMoEExError(
+                f"Task {self.name!r}: pooling must be one of {POOLINGS}, "
+                f"got {self.pooling!r}."
+            )
+        if self.pooling_steps is not None and (
+            int(self.pooling_steps) != self.pooling_steps or self.pooling_steps < 1
+        ):
+            raise MMoEExError(
+                f"Task {self.name!r}: pooling_steps must be a positive "
+                f"integer or None, got {self.pooling_steps!r}."
+            )
+        if not (self.loss_weight >= 0 and self.loss_weight < float("inf")):
+            raise MMoEExError(
+                f"Task {self.name!r}: loss_weight must be finite and >= 0, "
+                f"got {self.loss_weight!r}."
+            )
+        self._check_weights()
+        object.__setattr__(self, "metrics", self._checked_metrics())
+
+    def _checked_output_size(self):
+        size = self.output_size
+        if self.kind == "binary":
+            if size not in (None, 1):
+                raise MMoEExError(
+                    f"Task {self.name!r}: a binary task has output_size 1, "
+                    f"got {size!r}; use kind='multilabel' for several labels."
+                )
+            return 1
+        if size is None:
+            if self.kind == "regression":
+                return 1
+            raise MMoEExError(
+                f"Task {self.name!r}: a {self.kind} task needs output_size "
+                "(the number of classes or labels)."
+            )
+        minimum = 2 if self.kind == "multiclass" else 1
+        if int(size) != size or size < minimum:
+            raise MMoEExError(
+                f"Task {self.name!r}: output_size must be an integer >= "
+                f"{minimum} for a {self.kind} task, got {size!r}."
+            )
+        return int(size)
+
+    def _check_weights(self):
+        if self.positive_weight is not None:
+            if self.kind not in ("binary", "multilabel"):
+                raise MMoEExError(
+                    f"Task {self.name!r}: positive_weight applies to binary "
+                    f"and multilabel tasks, not {self.kind}."
+                )
+            weights = _as_tuple(self.positive_weight)
+            if len(weights) not in (1, self.output_size) or min(weights) <= 0:
+                raise MMoEExError(
+                    f"Task {self.name!r}: positive_weight must be one positive "
+                    f"number or {self.output_size} of them, got "
+                    f"{self.positive_weight!r}."
+                )
+            object.__setattr__(self, "positive_weight", weights)
+        if self.class_weights is not None:
+            if self.kind != "multiclass":
+                raise MMoEExError(
+                    f"Task {self.name!r}: class_weights apply to multiclass "
+                    f"tasks, not {self.kind}."
+                )
+            weights = _as_tuple(self.class_weights)
+            if len(weights) != self.output_size or min(weights) < 0:
+                raise MMoEExError(
+                    f"Task {self.name!r}: class_weights must be "
+                    f"{self.output_size} non-negative numbers, got "
+                    f"{self.class_weights!r}."
+                )
+            object.__setattr__(self, "class_weights", weights)
+
+    def _checked_metrics(self):
+        if self.metrics is None:
+            return DEFAULT_METRICS[self.kind]
+        metrics = (self.metrics,) if isinstance(self.metrics, str) else self.metrics
+        allowed = METRICS_BY_KIND[self.kind]
+        for metric in metrics:
+            if metric not in allowed:
+                raise MMoEExError(
+                    f"Task {self.name!r}: unknown metric {metric!r} for a "
+                    f"{self.kind} task; choose from {allowed}."
+                )
+        return tuple(metrics)
+
+    @property
+    def is_classification(self):
+        """Whether the outputs are probabilities rather than values."""
+        return self.kind != "regression"
+
+    @property
+    def label_rank(self):
+        """Rank of one example's label: 0 for a scalar, 1 for a vector."""
+        if self.kind == "multiclass":
+            return 0
+        return 0 if self.output_size == 1 and self.kind != "multilabel" else 1
+
+    def get_config(self):
+        """Returns the task as a JSON-friendly dict."""
+        config = dataclasses.asdict(self)
+        for key in ("positive_weight", "class_weights", "metrics"):
+            if config[key] is not None:
+                config[key] = list(config[key])
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """Creates a task from the output of `get_config`."""
+        return cls(**config)
+
+
+def _as_tuple(value):
+    if isinstance(value, (int, float)):
+        return (float(value),)
+    return tuple(float(v) for v in value)
+
+
+def check_tasks(tasks):
+    """Validates a list of tasks and returns it as a tuple.
+
+    Args:
+        tasks: `Task` objects or their config dicts.
+
+    Returns:
+        A tuple of `Task`.
+
+    Raises:
+        MMoEExError: if the list is empty or two tasks share a name.
+    """
+    tasks = tuple(t if isinstance(t, Task) else Task.from_config(t) for t in tasks)
+    if not tasks:
+        raise MMoEExError("At least one task is needed, got none.")
+    names = [task.name for task in tasks]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise MMoEExError(f"Task names must be unique; repeated: {duplicates}.")
+    return tasks

@@ -1,0 +1,67 @@
+import keras
+import numpy as np
+import pytest
+
+from mmoeex_tf import DenseExperts, MMoEEx, MMoEExError
+from tests.helpers import assert_config_round_trip
+
+X = np.random.default_rng(0).normal(size=(8, 5)).astype("float32")
+
+
+def softmax(logits):
+    exp = np.exp(logits - logits.max(-1, keepdims=True))
+    return exp / exp.sum(-1, keepdims=True)
+
+
+def test_alpha_zero_is_exactly_mmoe():
+    layer = MMoEEx(DenseExperts(4, 3), num_tasks=2, alpha=0.0)
+    mixtures, gates = (t.numpy() for t in layer(X))
+    np.testing.assert_array_equal(layer.gate_mask, np.ones((2, 4)))
+    experts = layer.experts(X).numpy()  # (batch, experts, units)
+    kernel, bias = layer.gate.get_weights()
+    for t in range(2):
+        gate = softmax(X @ kernel[:, t] + bias[t])
+        np.testing.assert_allclose(gates[:, t], gate, rtol=1e-5)
+        expected = np.einsum("be,beu->bu", gate, experts)
+        np.testing.assert_allclose(mixtures[:, t], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_task_output_ignores_closed_experts():
+    mask = [[1, 1, 0, 0], [0, 0, 1, 1]]
+    layer = MMoEEx(DenseExperts(4, 3), num_tasks=2, gate_mask=mask)
+    before = layer(X)[0].numpy()
+    kernel_0, bias_0 = layer.experts.get_weights()
+    kernel_0[2:] += 5.0  # experts closed to task 0
+    layer.experts.set_weights([kernel_0, bias_0])
+    after = layer(X)[0].numpy()
+    np.testing.assert_array_equal(after[:, 0], before[:, 0])
+    assert not np.allclose(after[:, 1], before[:, 1])
+
+
+def test_mask_is_drawn_from_seed_and_kept_in_config():
+    layer = MMoEEx(DenseExperts(12, 2), num_tasks=3, alpha=0.75, seed=5)
+    assert (layer.gate_mask.sum(0) == 1).sum() == 9
+    clone = assert_config_round_trip(layer, X)
+    np.testing.assert_array_equal(clone.gate_mask, layer.gate_mask)
+    config = layer.get_config()
+    config["seed"] = 99  # the stored mask wins over a new draw
+    rebuilt = MMoEEx.from_config(config)
+    np.testing.assert_array_equal(rebuilt.gate_mask, layer.gate_mask)
+
+
+def test_sequence_inputs_mix_per_step():
+    layer = MMoEEx(DenseExperts(3, 2), num_tasks=2, alpha=0.5)
+    mixtures, gates = layer(np.ones((2, 6, 5), "float32"))
+    assert mixtures.shape == (2, 6, 2, 2)
+    assert gates.shape == (2, 6, 2, 3)
+
+
+def test_bad_arguments():
+    with pytest.raises(MMoEExError, match="alpha"):
+        MMoEEx(DenseExperts(4, 2), num_tasks=2, alpha=2.0)
+    with pytest.raises(MMoEExError, match="num_exclusive"):
+        MMoEEx(DenseExperts(4, 2), num_tasks=2, num_exclusive=5)
+    with pytest.raises(MMoEExError, match="gate_mask must have shape"):
+        MMoEEx(DenseExperts(4, 2), num_tasks=2, gate_mask=np.ones((3, 4)))
+    with pytest.raises(TypeError, match="ExpertStack"):
+        MMoEEx(keras.layers.Dense(3), num_tasks=2)
