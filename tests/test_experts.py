@@ -44,7 +44,7 @@ def test_dense_experts_equal_separate_mlps():
     assert outputs.shape == (6, 3, 2)
     weights = experts.get_weights()  # kernel_0, bias_0, kernel_1, bias_1
     for e in range(3):
-        hidden = np.tanh(FLAT @ weights[0][e] + weights[1][e])
+        hidden = np.tanh(FLAT @ weights[0][:, e] + weights[1][e])
         expected = np.tanh(hidden @ weights[2][e] + weights[3][e])
         np.testing.assert_allclose(outputs[:, e], expected, rtol=1e-5, atol=1e-6)
 

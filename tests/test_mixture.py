@@ -31,7 +31,7 @@ def test_task_output_ignores_closed_experts():
     layer = MMoEEx(DenseExperts(4, 3), num_tasks=2, gate_mask=mask)
     before = layer(X)[0].numpy()
     kernel_0, bias_0 = layer.experts.get_weights()
-    kernel_0[2:] += 5.0  # experts closed to task 0
+    kernel_0[:, 2:] += 5.0  # experts closed to task 0
     layer.experts.set_weights([kernel_0, bias_0])
     after = layer(X)[0].numpy()
     np.testing.assert_array_equal(after[:, 0], before[:, 0])

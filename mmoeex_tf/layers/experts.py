@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.layers.batched_ops import grouped_dense, shared_input_dense
 
 RECURRENT_CELLS = {
     "lstm": keras.layers.LSTM,
@@ -63,10 +64,11 @@ class ExpertStack(keras.layers.Layer):
 class DenseExperts(ExpertStack):
     """E multi-layer perceptrons evaluated as one batched computation.
 
-    Each layer holds all experts' kernels in one `(experts, in, out)` tensor
-    and runs as a single einsum, so the cost does not grow with a Python loop
-    over experts. Works on `(batch, features)` and on sequences
-    `(batch, steps, features)` (applied at every step).
+    The first layer holds all experts' kernels in one `(features, experts,
+    units)` tensor and runs as one matmul; later layers hold `(experts, in,
+    out)` kernels and run as one batched matmul: no Python loop over experts.
+    Works on `(batch, features)` and on sequences `(batch, steps, features)`
+    (applied at every step).
 
     Args:
         num_experts: Number of experts.
@@ -106,10 +108,13 @@ class DenseExperts(ExpertStack):
         width = input_shape[-1]
         self.kernels, self.biases = [], []
         for index, units in enumerate(self.layer_units):
+            shape = (width, self.num_experts, units)
+            if index:
+                shape = (self.num_experts, width, units)
             self.kernels.append(
                 self.add_weight(
                     name=f"kernel_{index}",
-                    shape=(self.num_experts, width, units),
+                    shape=shape,
                     initializer=self.kernel_initializer,
                 )
             )
@@ -124,10 +129,10 @@ class DenseExperts(ExpertStack):
             width = units
 
     def call(self, inputs, training=None):
-        hidden = ops.einsum("...f,efu->...eu", inputs, self.kernels[0])
+        hidden = shared_input_dense(inputs, self.kernels[0])
         for index, kernel in enumerate(self.kernels):
             if index:
-                hidden = ops.einsum("...ef,efu->...eu", hidden, kernel)
+                hidden = grouped_dense(hidden, kernel)
             if self.use_bias:
                 hidden = hidden + self.biases[index]
             hidden = self.activation(hidden)

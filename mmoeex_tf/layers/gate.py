@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.layers.batched_ops import shared_input_dense
 
 
 @keras.saving.register_keras_serializable(package="mmoeex_tf")
@@ -72,7 +73,7 @@ class MaskedSoftmaxGate(keras.layers.Layer):
             )
 
     def call(self, inputs):
-        logits = ops.einsum("...f,fte->...te", inputs, self.kernel)
+        logits = shared_input_dense(inputs, self.kernel)
         if self.use_bias:
             logits = logits + self.bias
         logits = ops.where(self.mask, logits, float("-inf"))

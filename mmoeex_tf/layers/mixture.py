@@ -2,9 +2,9 @@
 
 import keras
 import numpy as np
-from keras import ops
 
 from mmoeex_tf.assignment import check_gate_mask, expert_assignment
+from mmoeex_tf.layers.batched_ops import mix
 from mmoeex_tf.layers.experts import ExpertStack
 from mmoeex_tf.layers.gate import MaskedSoftmaxGate
 
@@ -88,7 +88,7 @@ class MMoEEx(keras.layers.Layer):
     def call(self, inputs, training=None):
         expert_outputs = self.experts(inputs, training=training)
         gate_weights = self.gate(inputs)
-        mixtures = ops.einsum("...te,...eu->...tu", gate_weights, expert_outputs)
+        mixtures = mix(gate_weights, expert_outputs)
         return mixtures, gate_weights
 
     def expert_outputs(self, inputs):

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.layers.batched_ops import grouped_dense
 from mmoeex_tf.tasks import check_tasks
 
 
@@ -74,9 +75,7 @@ class TaskTowers(keras.layers.Layer):
     def call(self, inputs, training=None):
         hidden = inputs
         for kernel, bias in zip(self.kernels, self.biases):
-            hidden = self.activation(
-                ops.einsum("...tf,tfu->...tu", hidden, kernel) + bias
-            )
+            hidden = self.activation(grouped_dense(hidden, kernel) + bias)
             if self.dropout is not None:
                 hidden = self.dropout(hidden, training=training)
         return hidden
@@ -185,7 +184,7 @@ class TaskHeads(keras.layers.Layer):
             hidden = ops.take(inputs, members, axis=-2)
             if is_sequence and not per_step:
                 hidden = pool_steps(hidden, pooling, steps)
-            outputs = ops.einsum("...tf,tfo->...to", hidden, kernel) + bias
+            outputs = grouped_dense(hidden, kernel) + bias
             for position, index in enumerate(members):
                 logits[index] = outputs[..., position, :]
         return logits

@@ -1,0 +1,219 @@
+"""The container every loader returns, and the helpers the loaders share."""
+
+import dataclasses
+import gzip
+import pathlib
+import zlib
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.tasks import Task, check_tasks
+
+SPLITS = ("train", "val", "test")
+SPLIT_SEED = 2021
+
+
+@dataclasses.dataclass
+class MultiTaskData:
+    """Inputs and per-task labels of a data set, split into train, val and test.
+
+    Attributes:
+        name: Name of the data set, e.g. `"census3"`.
+        tasks: The `Task` of every label, in a fixed order.
+        x: Split name -> float32 inputs, `(n, features)` or
+            `(n, steps, features)`.
+        y: Split name -> task name -> float32 labels; `NaN` marks a missing
+            label.
+        feature_names: One name per input feature (the last axis of `x`).
+        label_columns: Task name -> the source's name for the label, where
+            the two differ (tasks named after sanitised CSV columns).
+        info: Data-set specific details, e.g. the source rows or record ids
+            of each split, or the generator's weights.
+    """
+
+    name: str
+    tasks: tuple[Task, ...]
+    x: dict[str, np.ndarray]
+    y: dict[str, dict[str, np.ndarray]]
+    feature_names: list[str]
+    label_columns: dict[str, str] = dataclasses.field(default_factory=dict)
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        self.tasks = check_tasks(self.tasks)
+
+    def split(self, name):
+        """Returns the inputs and the labels of one split.
+
+        Args:
+            name: `"train"`, `"val"` or `"test"`.
+
+        Returns:
+            `(x, y)`: the float32 inputs and a dict task name -> labels.
+
+        Raises:
+            MMoEExError: if `name` is not a split.
+        """
+        if name not in SPLITS:
+            raise MMoEExError(
+                f"Data set {self.name!r} has splits {SPLITS}, not {name!r}."
+            )
+        return self.x[name], self.y[name]
+
+    def tf_dataset(self, split, batch_size=512, shuffle=False, seed=0):
+        """Returns one split as a `tf.data.Dataset` of `(x, y)` batches.
+
+        The examples are cached, then shuffled (afresh on every iteration)
+        when `shuffle` is set, batched and prefetched.
+
+        Args:
+            split: `"train"`, `"val"` or `"test"`.
+            batch_size: Examples per batch; the last batch may be smaller.
+            shuffle: Whether to shuffle the examples.
+            seed: Seed of the shuffle.
+
+        Returns:
+            A dataset yielding `(x, y)` with `y` a dict task name -> labels.
+        """
+        x, y = self.split(split)
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+        if shuffle:
+            dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def summary(self):
+        """Describes the data set in a few lines of text.
+
+        Returns:
+            Rows per split, the feature count, and per task its kind, its
+            missing-label rate and its positive rate (binary), class count
+            (multiclass) or mean and standard deviation (regression), over
+            all splits.
+        """
+        rows = ", ".join(f"{s} {len(self.x[s]):,}" for s in SPLITS)
+        shape = " x ".join(str(d) for d in self.x["train"].shape[1:])
+        head = f"{self.name}: {rows} rows; {len(self.feature_names)} features"
+        lines = [f"{head}, one example {shape}"]
+        for task in self.tasks:
+            labels = np.concatenate([self.y[s][task.name].ravel() for s in SPLITS])
+            known = labels[~np.isnan(labels)]
+            missing = 1.0 - known.size / labels.size
+            if task.kind == "binary":
+                detail = f"positive rate {known.mean():.2%}"
+            elif task.kind == "multiclass":
+                detail = f"{task.output_size} classes"
+            else:
+                detail = f"mean {known.mean():.3g}, sd {known.std():.3g}"
+            lines.append(
+                f"  {task.name} ({task.kind}): missing {missing:.2%}, {detail}"
+            )
+        return "\n".join(lines)
+
+
+def split_indices(num_rows, fractions, seed=SPLIT_SEED):
+    """Splits row numbers at random into train, val and test.
+
+    The rows are permuted by `numpy.random.default_rng(seed).permutation`;
+    train takes the first `fractions[0]` of the permutation (rounded down),
+    val the next `fractions[1]`, test the rest. Each split's rows are
+    returned in ascending order.
+
+    Args:
+        num_rows: Number of rows to split.
+        fractions: Train and val shares in percent, e.g. `(60, 20)`.
+        seed: Seed of the permutation.
+
+    Returns:
+        A dict split name -> sorted int64 row numbers.
+    """
+    order = np.random.default_rng(seed).permutation(num_rows)
+    num_train = num_rows * fractions[0] // 100
+    num_val = num_rows * fractions[1] // 100
+    parts = np.split(order, [num_train, num_train + num_val])
+    return {name: np.sort(part) for name, part in zip(SPLITS, parts)}
+
+
+def standardize(x, train_rows):
+    """Standardises features with the mean and sd of the train rows.
+
+    Args:
+        x: Array whose last axis holds the features.
+        train_rows: Indices (along the first axis) of the train rows.
+
+    Returns:
+        float32 `(x - mean) / sd` per feature; a constant feature (sd 0) is
+        only centred.
+    """
+    train = x[train_rows].reshape(-1, x.shape[-1])
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    return ((x - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+
+
+def split_arrays(x, labels, rows):
+    """Cuts full arrays into the per-split `x` and `y` dicts of `MultiTaskData`.
+
+    Args:
+        x: Inputs of all rows.
+        labels: Task name -> labels of all rows.
+        rows: Split name -> row numbers, as from `split_indices`.
+
+    Returns:
+        `(x, y)` dicts keyed by split name, float32.
+    """
+    x_split = {s: np.ascontiguousarray(x[r], dtype=np.float32) for s, r in rows.items()}
+    y_split = {
+        s: {t: np.asarray(v[r], dtype=np.float32) for t, v in labels.items()}
+        for s, r in rows.items()
+    }
+    return x_split, y_split
+
+
+def existing_path(path, what):
+    """Returns `path` as a `Path`, or raises if nothing is there.
+
+    Args:
+        path: A file or folder path.
+        what: What the path should hold, for the error message.
+
+    Raises:
+        MMoEExError: if the path does not exist.
+    """
+    path = pathlib.Path(path).expanduser()
+    if not path.exists():
+        raise MMoEExError(f"{what}: {str(path)!r} does not exist.")
+    return path
+
+
+def read_csv(source, what, **kwargs):
+    """Reads a CSV file with pandas, turning read errors into `MMoEExError`.
+
+    Args:
+        source: The file (plain or compressed, by its suffix) or a file
+            object.
+        what: The file and what it should hold, for error messages, e.g.
+            `"census3 data file 'x.csv'"`.
+        **kwargs: Passed to `pandas.read_csv`.
+
+    Returns:
+        The `DataFrame`.
+
+    Raises:
+        MMoEExError: if the file is empty, truncated, not valid UTF-8, not
+            a CSV or has values of the wrong type.
+    """
+    try:
+        return pd.read_csv(source, **kwargs)
+    except pd.errors.EmptyDataError as err:
+        raise MMoEExError(f"{what} is empty.") from err
+    except UnicodeDecodeError as err:
+        raise MMoEExError(
+            f"{what} is not UTF-8 text ({err.reason} at byte {err.start})."
+        ) from err
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise MMoEExError(f"{what} is not a complete gzip file ({err}).") from err
+    except (pd.errors.ParserError, ValueError, OSError) as err:
+        raise MMoEExError(f"{what} could not be read as CSV: {err}") from err

@@ -1,0 +1,44 @@
+"""Loading a data set by name."""
+
+import difflib
+
+from mmoeex_tf.datasets.census import load_census3
+from mmoeex_tf.datasets.molecules import load_tox21, load_toxcast
+from mmoeex_tf.datasets.physionet import load_physio4
+from mmoeex_tf.datasets.synthetic import load_synthetic
+from mmoeex_tf.errors import MMoEExError
+
+_LOADERS = {
+    "census3": load_census3,
+    "physio4": load_physio4,
+    "tox21": load_tox21,
+    "toxcast": load_toxcast,
+    "synthetic": load_synthetic,
+}
+DATASETS = tuple(_LOADERS)
+
+
+def load(name, **kwargs):
+    """Loads a data set by name.
+
+    Args:
+        name: One of `DATASETS`: `"census3"`, `"physio4"`, `"tox21"`,
+            `"toxcast"` or `"synthetic"`.
+        **kwargs: Passed to the data set's loader (`load_census3`,
+            `load_physio4`, `load_tox21`, `load_toxcast`, `load_synthetic`),
+            e.g. `path=...`.
+
+    Returns:
+        A `MultiTaskData`.
+
+    Raises:
+        MMoEExError: if `name` is unknown; the message suggests the closest
+            valid name.
+    """
+    if name not in _LOADERS:
+        close = difflib.get_close_matches(str(name), DATASETS, n=1, cutoff=0.0)
+        raise MMoEExError(
+            f"Unknown data set {name!r}; did you mean {close[0]!r}? Valid "
+            f"names: {', '.join(DATASETS)}."
+        )
+    return _LOADERS[name](**kwargs)

@@ -1,0 +1,378 @@
+"""Tests of mmoeex_tf.datasets on the shared real data and small made-up files."""
+
+import gzip
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from mmoeex_tf import datasets
+from mmoeex_tf.datasets import molecules
+from mmoeex_tf.errors import MMoEExError
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CENSUS_FILE = DATA / "census_income_kdd" / "census-income.test.gz"
+PHYSIO = DATA / "physionet2012"
+TOX21 = DATA / "moleculenet" / "tox21.csv"
+TOXCAST = DATA / "moleculenet" / "toxcast.csv.gz"
+
+
+def shared(path):
+    """Returns a shared data path, or skips the test when it is missing."""
+    if not path.exists():
+        pytest.skip(f"shared data {path.relative_to(DATA.parent)} not found")
+    return path
+
+
+@pytest.fixture(scope="module")
+def census():
+    return datasets.load_census3()
+
+
+@pytest.fixture(scope="module")
+def physio():
+    with pytest.warns(UserWarning, match="ICUType"):  # absent from the packing
+        return datasets.load_physio4(shared(PHYSIO))
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    return pd.read_csv(shared(PHYSIO) / "Outcomes-a.txt").set_index("RecordID")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("fingerprints")
+
+
+@pytest.fixture(scope="module")
+def tox21(cache_dir):
+    with pytest.warns(UserWarning, match="could not parse 8 SMILES"):
+        return datasets.load_tox21(shared(TOX21), cache_dir=cache_dir)
+
+
+# census3
+
+
+def test_census3_shapes_and_split(census):
+    assert [t.name for t in census.tasks] == ["income", "marital", "education"]
+    assert {s: census.x[s].shape for s in census.x} == {
+        "train": (59857, 484),
+        "val": (19952, 484),
+        "test": (19953, 484),
+    }
+    assert len(census.feature_names) == 484
+    expected = np.load(shared(DATA / "census_income_kdd" / "split_seed2021.npz"))
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(census.info["rows"][split], expected[split])
+        assert census.x[split].dtype == np.float32
+        for labels in census.y[split].values():
+            assert labels.shape == (len(census.x[split]),)
+
+
+def test_census3_label_rates(census):
+    measured = {"income": 0.06155, "marital": 0.43225, "education": 0.14643}
+    for task, rate in measured.items():
+        assert census.y["train"][task].mean() == pytest.approx(rate, abs=5e-4)
+        assert census.y["test"][task].mean() == pytest.approx(rate, abs=0.01)
+
+
+def test_census3_features_scaled_on_train(census):
+    train = census.x["train"]
+    assert train.min() == 0.0 and train.max() == 1.0
+    numeric = [census.feature_names.index(n) for n in ("age", "capital gains")]
+    assert (train[:, numeric].min(axis=0) == 0).all()
+    assert (train[:, numeric].max(axis=0) == 1).all()
+    one_hot = [i for i, n in enumerate(census.feature_names) if n.startswith("sex=")]
+    assert (train[:, one_hot].sum(axis=1) == 1).all()
+
+
+def test_census3_no_leakage_from_test_rows(census, tmp_path):
+    """Changing a test row changes that row only, never the train arrays."""
+    bundled = Path(datasets.census.__file__).parent / "data" / "census-income.test.gz"
+    lines = gzip.decompress(bundled.read_bytes()).split(b"\n")
+    row = census.info["rows"]["test"][0]
+    fields = lines[row].split(b", ")
+    fields[0], fields[1] = b"999", b"Martian"
+    lines[row] = b", ".join(fields)
+    changed = tmp_path / "census-income.test"
+    changed.write_bytes(b"\n".join(lines))
+    data = datasets.load_census3(changed)
+    np.testing.assert_array_equal(data.x["train"], census.x["train"])
+    np.testing.assert_array_equal(data.x["val"], census.x["val"])
+    age = census.feature_names.index("age")
+    workers = [
+        i
+        for i, n in enumerate(census.feature_names)
+        if n.startswith("class of worker=")
+    ]
+    assert data.x["test"][0, age] > 1.0
+    assert (data.x["test"][0, workers] == 0).all()
+    np.testing.assert_array_equal(data.x["test"][1:], census.x["test"][1:])
+
+
+def test_census3_user_path_matches_bundled(census):
+    data = datasets.load_census3(shared(CENSUS_FILE))
+    for split in ("train", "test"):
+        np.testing.assert_array_equal(data.x[split], census.x[split])
+        np.testing.assert_array_equal(
+            data.y[split]["income"], census.y[split]["income"]
+        )
+
+
+def _truncated_gzip(path):
+    whole = gzip.compress(b"".join(b"%d, Private, 6\n" % i for i in range(20000)))
+    path.write_bytes(whole[: len(whole) // 2])
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "match"),
+    [
+        ("empty.csv", lambda p: p.write_text(""), "is empty"),
+        ("three.csv", lambda p: p.write_text("1,2,3\n4,5,6\n"), "42"),
+        ("tabs.csv", lambda p: p.write_text("\t".join(["1"] * 42) + "\n"), "42"),
+        ("latin1.csv", lambda p: p.write_bytes(b"caf\xe9, 1\n"), "UTF-8"),
+        ("cut.csv.gz", _truncated_gzip, "gzip"),
+        ("labels.csv", lambda p: p.write_text(", ".join(["7"] * 42) + "\n"), "last"),
+    ],
+)
+def test_census3_bad_files(tmp_path, name, write, match):
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(MMoEExError, match=match):
+        datasets.load_census3(path)
+
+
+def test_census3_missing_path(tmp_path):
+    with pytest.raises(MMoEExError, match="does not exist"):
+        datasets.load_census3(tmp_path / "nowhere.data.gz")
+
+
+def test_tf_dataset_and_summary(census):
+    dataset = census.tf_dataset("val", batch_size=1000, shuffle=True, seed=1)
+    x_spec, y_spec = dataset.element_spec
+    assert x_spec == tf.TensorSpec((None, 484), tf.float32)
+    assert y_spec == {t: tf.TensorSpec((None,), tf.float32) for t in y_spec}
+    assert list(y_spec) == ["income", "marital", "education"]
+    first, second = (next(iter(dataset))[0].numpy() for _ in range(2))
+    assert not np.array_equal(first, second)  # reshuffled on each iteration
+    assert sum(1 for _ in dataset) == 20
+    assert "train 59,857" in census.summary() and "education" in census.summary()
+    with pytest.raises(MMoEExError, match="splits"):
+        census.split("validation")
+
+
+# physio4
+
+
+def test_physio4_shapes_and_split(physio):
+    sizes = {"train": 2797, "val": 599, "test": 600}
+    assert [t.name for t in physio.tasks] == ["ihm", "los", "decomp", "sofa"]
+    assert len(physio.feature_names) == 79
+    ids = physio.info["record_ids"]
+    assert len(np.unique(np.concatenate(list(ids.values())))) == 3996
+    for split, n in sizes.items():
+        assert physio.x[split].shape == (n, 48, 79)
+        assert len(ids[split]) == n
+        labels = physio.y[split]
+        assert labels["ihm"].shape == labels["sofa"].shape == (n,)
+        assert labels["los"].shape == labels["decomp"].shape == (n, 48)
+
+
+def test_physio4_labels_follow_outcomes(physio, outcomes):
+    for split, ids in physio.info["record_ids"].items():
+        rows = outcomes.loc[ids]
+        labels = physio.y[split]
+        np.testing.assert_array_equal(np.isnan(labels["sofa"]), rows["SOFA"] == -1)
+        np.testing.assert_array_equal(labels["ihm"], rows["In-hospital_death"])
+        los = labels["los"]
+        unknown = (rows["Length_of_stay"] == -1).to_numpy()
+        assert np.isnan(los[unknown]).all() and not np.isnan(los[~unknown]).any()
+        assert ((los[~unknown] >= 0) & (los[~unknown] < 10)).all()
+        assert set(np.unique(labels["decomp"])) <= {0.0, 1.0}
+
+
+def _stay(data, record_id):
+    for split, ids in data.info["record_ids"].items():
+        if record_id in ids:
+            return data.y[split], int(np.flatnonzero(ids == record_id)[0])
+    raise AssertionError(f"stay {record_id} not loaded")
+
+
+def test_physio4_per_step_labels_by_hand(physio):
+    labels, i = _stay(physio, 132539)  # 5 days in ICU, survived
+    assert labels["los"][i, 0] == 4  # 119 h left after hour 1
+    assert labels["los"][i, 47] == 3  # 72 h left after hour 48
+    assert (labels["decomp"][i] == 0).all()
+    labels, i = _stay(physio, 132922)  # 2 days in ICU, died on day 1
+    assert (labels["decomp"][i] == 1).all()
+    assert labels["los"][i, 23] == 1 and labels["los"][i, 24] == 0  # 24 h / 23 h
+
+
+def test_physio4_inputs_take_the_last_value_of_each_hour(physio):
+    split = next(s for s, ids in physio.info["record_ids"].items() if 132539 in ids)
+    stay = int(np.flatnonzero(physio.info["record_ids"][split] == 132539)[0])
+    heart_rate = physio.x[split][stay, :3, physio.feature_names.index("HR")]
+    # HR 73 at 00:07 and 77 at 00:37, 60 at 01:37, 62 at 02:37: 77 - 60 = 8.5 * 2
+    step_0, step_1, step_2 = heart_rate
+    assert (step_0 - step_1) / (step_2 - step_1) == pytest.approx(8.5, rel=1e-4)
+
+
+def test_physio4_inputs_standardised_and_carried_forward(physio):
+    train = physio.x["train"].reshape(-1, 79)
+    assert np.abs(train.mean(axis=0)).max() < 1e-3
+    std = train.std(axis=0)
+    constant = [physio.feature_names[i] for i in np.flatnonzero(std < 1e-6)]
+    assert constant == ["MechVent", "static_ICUType"]  # MechVent is always 1
+    assert np.allclose(np.delete(std, np.flatnonzero(std < 1e-6)), 1, atol=2e-3)
+    values, masks = physio.x["train"][..., :37], physio.x["train"][..., 37:74]
+    unobserved = masks[:, 1:] < masks.reshape(-1, 37).max(axis=0)
+    np.testing.assert_array_equal(values[:, 1:][unobserved], values[:, :-1][unobserved])
+    static = physio.x["train"][..., 74:]
+    assert (static == static[:, :1]).all()
+
+
+def test_physio4_raw_and_packed_layouts_agree(tmp_path):
+    events = pd.concat(
+        pd.read_csv(f) for f in sorted(shared(PHYSIO).glob("set-a.long.part*.csv.gz"))
+    )
+    records = np.unique(events["RecordID"])[:20]
+    subset = events[events["RecordID"].isin(records)]
+    packed, raw = tmp_path / "packed", tmp_path / "raw" / "set-a"
+    packed.mkdir()
+    raw.mkdir(parents=True)
+    subset.to_csv(packed / "set-a.long.part00.csv.gz", index=False)
+    shutil.copy(PHYSIO / "Outcomes-a.txt", packed)
+    shutil.copy(PHYSIO / "Outcomes-a.txt", raw.parent)
+    for record, stay in subset.groupby("RecordID"):
+        stay.drop(columns="RecordID").to_csv(raw / f"{record}.txt", index=False)
+    with pytest.warns(UserWarning, match="never observed"):
+        from_packed = datasets.load_physio4(packed)
+    with pytest.warns(UserWarning, match="never observed"):
+        from_raw = datasets.load_physio4(raw)
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(
+            from_packed.info["record_ids"][split], from_raw.info["record_ids"][split]
+        )
+        np.testing.assert_array_equal(from_packed.x[split], from_raw.x[split])
+        for task, labels in from_packed.y[split].items():
+            np.testing.assert_array_equal(labels, from_raw.y[split][task])
+
+
+def test_physio4_needs_a_path(tmp_path):
+    with pytest.raises(MMoEExError, match="PhysioNet"):
+        datasets.load_physio4()
+    with pytest.raises(MMoEExError, match="neither packed"):
+        datasets.load_physio4(tmp_path)
+
+
+def test_physio4_tf_dataset(physio):
+    x_spec, y_spec = physio.tf_dataset("test", batch_size=64).element_spec
+    assert x_spec == tf.TensorSpec((None, 48, 79), tf.float32)
+    assert y_spec["los"] == tf.TensorSpec((None, 48), tf.float32)
+    assert y_spec["ihm"] == tf.TensorSpec((None,), tf.float32)
+
+
+# tox21 and toxcast
+
+
+def test_tox21(tox21):
+    assert len(tox21.tasks) == 12
+    assert tox21.label_columns["NR_AR_LBD"] == "NR-AR-LBD"
+    assert sum(len(x) for x in tox21.x.values()) == 7831 - 8
+    assert {s: x.shape for s, x in tox21.x.items()} == {
+        "train": (6258, 1024),
+        "val": (782, 1024),
+        "test": (783, 1024),
+    }
+    labels = np.concatenate(
+        [np.stack(list(tox21.y[s].values()), axis=1) for s in tox21.y]
+    )
+    assert np.isnan(labels).mean() == pytest.approx(0.1706, abs=5e-4)
+    assert set(np.unique(labels[~np.isnan(labels)])) == {0.0, 1.0}
+
+
+def test_tox21_second_load_uses_the_cache(tox21, cache_dir, monkeypatch):
+    assert len(list(cache_dir.glob("morgan_r2_1024_*.npz"))) == 1
+
+    def no_fingerprints(smiles):
+        raise AssertionError("fingerprints recomputed despite the cache")
+
+    monkeypatch.setattr(molecules, "morgan_fingerprints", no_fingerprints)
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match="could not parse 8"):
+        again = datasets.load_tox21(TOX21, cache_dir=cache_dir)
+    assert time.perf_counter() - start < 1.0
+    for split in tox21.x:
+        np.testing.assert_array_equal(again.x[split], tox21.x[split])
+
+
+def test_toxcast(cache_dir):
+    data = datasets.load_toxcast(shared(TOXCAST), cache_dir=cache_dir)
+    assert len(data.tasks) == 617
+    assert sum(len(x) for x in data.x.values()) == 8576  # RDKit parses them all
+    assert data.x["train"].shape[1] == 1024
+
+
+def test_moleculenet_csv_bad_smiles(tmp_path):
+    path = tmp_path / "mols.csv"
+    path.write_text("smiles,a-b,2x\nCCO,1,0\nnot_a_smiles,0,\nc1ccccc1,,1\nCC,0,0\n")
+    with pytest.warns(UserWarning, match="could not parse 1 SMILES.*lines 3"):
+        data = datasets.load_moleculenet_csv(path, cache_dir=tmp_path)
+    assert data.name == "mols"
+    assert data.label_columns == {"a_b": "a-b", "task_2x": "2x"}
+    assert sum(len(x) for x in data.x.values()) == 3
+    assert sorted(np.concatenate(list(data.info["rows"].values()))) == [0, 2, 3]
+    (cache,) = tmp_path.glob("*.npz")
+    cache.write_bytes(b"not a zip file")
+    with pytest.warns(UserWarning) as caught:
+        again = datasets.load_moleculenet_csv(path, cache_dir=tmp_path)
+    assert "Unreadable fingerprint cache" in str(caught[0].message)
+    np.testing.assert_array_equal(again.x["train"], data.x["train"])
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [("smiles,a\nCCO,2\n", "0, 1 or blank"), ("smile,a\nCCO,1\n", "'smiles'")],
+)
+def test_moleculenet_csv_bad_files(tmp_path, text, match):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(MMoEExError, match=match):
+        datasets.load_moleculenet_csv(path, cache_dir=tmp_path)
+
+
+# synthetic and the registry
+
+
+@pytest.mark.parametrize("p", [0.5, 0.9, 1.0])
+def test_synthetic_correlation(p):
+    data = datasets.load_synthetic(correlation=p, seed=3)
+    w1, w2 = data.info["weights"]
+    assert np.corrcoef(w1, w2)[0, 1] == pytest.approx(p, abs=1e-9)
+    assert np.linalg.norm(w1) == pytest.approx(1.0)
+    assert {s: x.shape for s, x in data.x.items()} == {
+        "train": (10000, 100),
+        "val": (1000, 100),
+        "test": (1000, 100),
+    }
+    linear = data.x["train"] @ np.stack([w1, w2], axis=1)
+    assert np.corrcoef(linear.T)[0, 1] == pytest.approx(p, abs=0.03)
+
+
+def test_synthetic_is_seeded():
+    first, second = datasets.load_synthetic(seed=5), datasets.load_synthetic(seed=5)
+    np.testing.assert_array_equal(first.y["test"]["y2"], second.y["test"]["y2"])
+    with pytest.raises(MMoEExError, match="correlation"):
+        datasets.load_synthetic(correlation=1.5)
+
+
+def test_load_registry():
+    assert datasets.DATASETS == ("census3", "physio4", "tox21", "toxcast", "synthetic")
+    assert datasets.load("synthetic", correlation=0.9).info["correlation"] == 0.9
+    with pytest.raises(MMoEExError, match="did you mean 'census3'"):
+        datasets.load("census")
