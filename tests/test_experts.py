@@ -9,33 +9,11 @@ from mmoeex_tf import (
     MMoEExError,
     RecurrentExperts,
 )
-from tests.helpers import assert_config_round_trip
+from tests.helpers import ScaledDense, assert_config_round_trip
 
 RNG = np.random.default_rng(0)
 FLAT = RNG.normal(size=(6, 5)).astype("float32")
 SEQUENCE = RNG.normal(size=(3, 7, 4)).astype("float32")
-
-
-@keras.saving.register_keras_serializable(package="tests")
-class ScaledDense(keras.layers.Layer):
-    """A user's own expert layer: a dense layer times a fixed scale."""
-
-    def __init__(self, units, scale=2.0, **kwargs):
-        super().__init__(**kwargs)
-        self.units, self.scale = units, scale
-        self.dense = keras.layers.Dense(units)
-
-    def build(self, input_shape):
-        self.dense.build(input_shape)
-
-    def call(self, inputs):
-        return self.scale * self.dense(inputs)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.units,)
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units, "scale": self.scale}
 
 
 def test_dense_experts_equal_separate_mlps():

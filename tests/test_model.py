@@ -4,7 +4,7 @@ import pytest
 
 import mmoeex_tf as mt
 from mmoeex_tf import MMoEExError, MMoEExModel, Task
-from tests.test_experts import ScaledDense
+from tests.helpers import ScaledDense
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(256, 6)).astype("float32")
