@@ -5,7 +5,20 @@ Keras 3 / TensorFlow implementation of MMoEEx (Aoki, Tung and Oliveira,
 2022) and its baselines.
 """
 
+import os
+
+# Keep TensorFlow's C++ start-up chatter (INFO and WARNING lines) off the
+# console unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from mmoeex_tf.assignment import expert_assignment
+from mmoeex_tf.balancers import (
+    DynamicWeightAverage,
+    EqualWeights,
+    LossBalancedTaskWeighting,
+    StaticWeights,
+    UncertaintyWeighting,
+)
 from mmoeex_tf.baselines import mmoe, shared_bottom, single_task_models
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers import (
@@ -18,6 +31,7 @@ from mmoeex_tf.layers import (
     TaskHeads,
     TaskTowers,
 )
+from mmoeex_tf.maml import MAMLMTL
 from mmoeex_tf.metrics import CohenKappa
 from mmoeex_tf.models import MMoEExModel
 from mmoeex_tf.optimization import JointTraining
@@ -29,16 +43,22 @@ __all__ = [
     "CohenKappa",
     "Conv1DExperts",
     "DenseExperts",
+    "DynamicWeightAverage",
+    "EqualWeights",
     "JointTraining",
     "LayerExperts",
+    "LossBalancedTaskWeighting",
+    "MAMLMTL",
     "MMoEEx",
     "MMoEExError",
     "MMoEExModel",
     "MaskedSoftmaxGate",
     "RecurrentExperts",
+    "StaticWeights",
     "Task",
     "TaskHeads",
     "TaskTowers",
+    "UncertaintyWeighting",
     "expert_assignment",
     "mmoe",
     "shared_bottom",

@@ -12,6 +12,7 @@ from mmoeex_tf.layers.mixture import MMoEEx
 from mmoeex_tf.layers.towers import TaskHeads, TaskTowers
 from mmoeex_tf.metrics import TaskMetrics
 from mmoeex_tf.optimization import JointTraining
+from mmoeex_tf.optimization import sum_over_replicas as _sum_over_replicas
 from mmoeex_tf.tasks import check_tasks
 
 
@@ -90,6 +91,7 @@ class MMoEExModel(keras.Model):
         if isinstance(optimization, dict):
             optimization = keras.saving.deserialize_keras_object(optimization)
         self.optimization = optimization or JointTraining()
+        self.balancer = self.optimization.bind(self)
         self._tower_config = {
             "tower_units": list(tower_units),
             "tower_activation": tower_activation,
@@ -266,12 +268,26 @@ class MMoEExModel(keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        """`keras.Model.fit`, with the data checked first when in memory."""
+    def fit(
+        self, x=None, y=None, *args, validation_data=None, callbacks=None, **kwargs
+    ):
+        """`keras.Model.fit`, with the data checked first when in memory.
+
+        The optimization's callbacks (a balancer's epoch hook) are added to
+        `callbacks`.
+        """
         self._check_in_memory(x, y)
         if isinstance(validation_data, tuple):
             self._check_in_memory(*validation_data[:2])
-        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+        callbacks = [*(callbacks or []), *self.optimization.callbacks()]
+        return super().fit(
+            x,
+            y,
+            *args,
+            validation_data=validation_data,
+            callbacks=callbacks,
+            **kwargs,
+        )
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """`keras.Model.evaluate`, with the data checked first when in memory."""
@@ -307,11 +323,3 @@ class MMoEExModel(keras.Model):
         config = dict(config)
         config["experts"] = keras.saving.deserialize_keras_object(config["experts"])
         return cls(**config)
-
-
-def _sum_over_replicas(value):
-    """Sums a tensor over the replicas of a distribution strategy, if any."""
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return value
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)

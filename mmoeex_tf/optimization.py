@@ -2,14 +2,37 @@
 
 `MMoEExModel.train_step` delegates the loss-and-gradient computation to an
 optimization object, so schemes other than joint training (MAML-MTL) plug in
-without touching the model. An optimization has one method,
-`compute_gradients(model, x, labels, weights)`, returning a `StepResult`.
+without touching the model. An optimization subclasses `Optimization` and
+implements `compute_gradients(model, x, labels, weights)`, returning a
+`StepResult`; `Optimization` holds the task-loss weighting (a balancer from
+`mmoeex_tf.balancers`, or the tasks' `loss_weight`) that every scheme shares.
 """
 
 import dataclasses
 
 import keras
 import tensorflow as tf
+
+from mmoeex_tf import balancers
+
+
+def sum_over_replicas(value):
+    """Sums a tensor (or nested structure) over the replicas of a strategy.
+
+    Outside a `tf.distribute` replica context, or with one replica, returns
+    `value` unchanged. The sum has a gradient (the sum of the incoming
+    gradients over the replicas), also inside nested gradient tapes.
+    """
+    if num_replicas() == 1:
+        return value
+    context = tf.distribute.get_replica_context()
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+def num_replicas():
+    """The number of replicas in sync; 1 outside a replica context."""
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
 
 
 @dataclasses.dataclass
@@ -30,12 +53,76 @@ class StepResult:
     gradients: list
 
 
+class Optimization:
+    """Base class of the optimization schemes: how task losses are weighted.
+
+    The total loss is `sum_k lambda_k * L_k`. Without a balancer,
+    `lambda_k` is each task's `loss_weight`; with one, the balancer's
+    weights replace them, computed every step from the tasks' losses over the
+    global batch (no gradient flows through those losses), and the
+    balancer's `penalty()` is added once per global batch.
+
+    Args:
+        balancer: `None`, a `Balancer`, its name (`"equal"`, `"dwa"`,
+            `"lbtw"`, `"uncertainty"`) or a dict of fixed weights per task
+            (see `mmoeex_tf.balancers.get`).
+    """
+
+    def __init__(self, balancer=None):
+        self.balancer = balancers.get(balancer)
+
+    def bind(self, model):
+        """Fits the scheme to a model being created.
+
+        Called by `MMoEExModel.__init__`; checks the balancer against the
+        model's tasks and creates its state.
+
+        Returns:
+            The balancer (a layer the model tracks, so its variables are
+            trained and saved with the model's), or `None`.
+        """
+        if self.balancer is not None:
+            self.balancer.bind(model.tasks)
+        return self.balancer
+
+    def callbacks(self):
+        """Keras callbacks `MMoEExModel.fit` adds: the balancer's epoch hook."""
+        if self.balancer is None:
+            return []
+        return [balancers.EpochEnd(self.balancer)]
+
+    def total_loss(self, model, task_losses):
+        """This replica's share of the weighted total loss.
+
+        Args:
+            model: The `MMoEExModel`.
+            task_losses: `(tasks,)` this replica's shares of the task losses.
+        """
+        if self.balancer is None:
+            return model.combine_task_losses(task_losses)
+        weights = self.balancer(sum_over_replicas(tf.stop_gradient(task_losses)))
+        penalty = self.balancer.penalty() / num_replicas()
+        return model.combine_task_losses(task_losses, weights) + penalty
+
+    def get_config(self):
+        """Returns the config (the serialized balancer)."""
+        return {"balancer": keras.saving.serialize_keras_object(self.balancer)}
+
+    @classmethod
+    def from_config(cls, config):
+        """Creates the object from its config."""
+        return cls(**config)
+
+
 @keras.saving.register_keras_serializable(package="mmoeex_tf")
-class JointTraining:
+class JointTraining(Optimization):
     """Ordinary joint training: the gradient of the weighted sum of task losses.
 
     The loss is `sum_k lambda_k * L_k` with `lambda_k` each task's
-    `loss_weight`.
+    `loss_weight`, or the balancer's weights.
+
+    Args:
+        balancer: Task-loss weighting, see `Optimization`.
     """
 
     def compute_gradients(self, model, x, labels, weights):
@@ -50,16 +137,7 @@ class JointTraining:
         with tf.GradientTape() as tape:
             logits = model(x, training=True, return_logits=True)
             task_losses = model.compute_task_losses(labels, weights, logits)
-            loss = model.combine_task_losses(task_losses)
+            loss = self.total_loss(model, task_losses)
             scaled_loss = model.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, model.trainable_variables)
         return StepResult(loss, task_losses, logits, gradients)
-
-    def get_config(self):
-        """Returns the (empty) config."""
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        """Creates the object from its config."""
-        return cls(**config)

@@ -1,0 +1,176 @@
+"""Keras callbacks for `MMoEExModel`: experts in TensorBoard, mean task scores.
+
+The standard `keras.callbacks.TensorBoard` already logs every per-task loss
+and metric (`epoch_income_loss`, `epoch_income_auc`, ... under `train/` and
+`validation/`). `DiversityCallback` adds what is particular to a mixture of
+experts: how much each task's gate uses each expert, the expert diversity
+score, and the expert distance heatmap. `MeanTaskMetric` logs one number
+summarising all tasks, for checkpointing, early stopping or tuning on it.
+"""
+
+import io
+import math
+import os
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from mmoeex_tf.diversity import (
+    diversity_score,
+    expert_distance_matrix,
+    gate_usage,
+    plot_heatmap,
+)
+from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.tasks import check_tasks
+from mmoeex_tf.training import validation_score
+
+
+class DiversityCallback(keras.callbacks.Callback):
+    """Logs gate usage, the diversity score and the distance heatmap.
+
+    Every `every_n_epochs` epochs it computes, on `x`, each task's mean gate
+    weight per expert and the experts' normalised distance matrix (see
+    `mmoeex_tf.diversity`), and writes to the TensorBoard run
+    `<log_dir>/diversity`, at the epoch's index like the `TensorBoard`
+    callback:
+
+    - scalars `gate_usage/<task>/expert_<i>`,
+    - scalar `diversity/score`,
+    - image `diversity/heatmap`, the distance matrix as a heatmap.
+
+    Args:
+        x: Features to measure on, `(n, features)` or `(n, steps,
+            features)`; a few hundred examples are enough.
+        log_dir: The TensorBoard log folder (as given to `TensorBoard`).
+        every_n_epochs: Log at the end of every n-th epoch.
+        batch_size: Examples per forward pass.
+
+    Example:
+    ```python
+    model.fit(x, y, epochs=10, callbacks=[
+        keras.callbacks.TensorBoard("logs"),
+        DiversityCallback(x_val[:512], "logs"),
+    ])
+    ```
+    """
+
+    RUN_NAME = "diversity"
+
+    def __init__(self, x, log_dir, every_n_epochs=1, batch_size=1024):
+        super().__init__()
+        if isinstance(every_n_epochs, bool) or not (
+            isinstance(every_n_epochs, int) and every_n_epochs >= 1
+        ):
+            raise MMoEExError(
+                f"every_n_epochs must be a positive integer, got {every_n_epochs!r}."
+            )
+        self.x = np.asarray(x, dtype=np.float32)
+        self.log_dir = os.fspath(log_dir)
+        self.every_n_epochs = every_n_epochs
+        self.batch_size = batch_size
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs:
+            return
+        usage = gate_usage(self.model, self.x, self.batch_size)
+        experts = list(usage.columns)
+        distances = pd.DataFrame(
+            expert_distance_matrix(self.model, self.x, self.batch_size),
+            index=experts,
+            columns=experts,
+        )
+        score = diversity_score(distances.to_numpy())
+        png = io.BytesIO()
+        plot_heatmap(
+            distances,
+            png,
+            title=f"Expert distances, epoch {epoch + 1} (score {score:.3f})",
+        )
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(
+                os.path.join(self.log_dir, self.RUN_NAME)
+            )
+        with self._writer.as_default(step=epoch):
+            for task, row in usage.iterrows():
+                for expert, value in row.items():
+                    tf.summary.scalar(f"gate_usage/{task}/{expert}", value)
+            tf.summary.scalar("diversity/score", score)
+            image = tf.io.decode_png(png.getvalue(), channels=4)
+            tf.summary.image("diversity/heatmap", image[tf.newaxis])
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def get_config(self):
+        """The settings of the callback (the features `x` left out)."""
+        return {
+            "log_dir": self.log_dir,
+            "every_n_epochs": self.every_n_epochs,
+            "batch_size": self.batch_size,
+        }
+
+
+class MeanTaskMetric(keras.callbacks.Callback):
+    """Adds the mean over tasks of a validation metric to the epoch logs.
+
+    With `metric=None` it logs `val_mean_score`: the mean of each task's
+    first metric, error metrics (MAE, RMSE, MSE) negated, so that higher is
+    better whatever the tasks' kinds (`mmoeex_tf.training.validation_score`,
+    the score that picks the best epoch of `mmoeex train`). With a metric
+    name it logs `val_mean_<metric>`: the plain mean of
+    `val_<task>_<metric>` over the tasks that log that metric (all tasks for
+    `"loss"`). Nothing is logged for an epoch without validation.
+
+    Callbacks later in the list (checkpoints, early stopping, Keras Tuner's)
+    and the `History` see the new entry.
+
+    Args:
+        tasks: The model's `Task` specs.
+        metric: A metric name such as `"auc"` or `"loss"`, or `None`.
+
+    Raises:
+        MMoEExError: if no task logs `metric`.
+    """
+
+    def __init__(self, tasks, metric=None):
+        super().__init__()
+        self.tasks = check_tasks(tasks)
+        self.metric = metric
+        if metric is None:
+            self.name = "val_mean_score"
+            return
+        self.name = f"val_mean_{metric}"
+        self._keys = [
+            f"val_{task.name}_{metric}"
+            for task in self.tasks
+            if metric == "loss" or metric in task.metrics
+        ]
+        if not self._keys:
+            raise MMoEExError(
+                f"No task logs metric {metric!r}; the tasks' metrics are "
+                f"{sorted({m for task in self.tasks for m in task.metrics})} "
+                "and loss."
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or not any(key.startswith("val_") for key in logs):
+            return
+        if self.metric is None:
+            logs[self.name] = validation_score(self.tasks, logs)
+        else:
+            values = [float(logs.get(key, math.nan)) for key in self._keys]
+            logs[self.name] = float(np.mean(values))
+
+    def get_config(self):
+        """The tasks (as configs) and the metric."""
+        return {
+            "tasks": [task.get_config() for task in self.tasks],
+            "metric": self.metric,
+        }

@@ -1,0 +1,277 @@
+"""Run configuration of the `mmoeex` command: defaults, file loading, checks.
+
+A run is described by a flat mapping of the `RunConfig` fields. It comes from
+the defaults, then a YAML or JSON file, then command-line options, each
+overriding the previous one; `RunConfig.from_dict` checks the result.
+"""
+
+import dataclasses
+import difflib
+import json
+import math
+import pathlib
+
+import yaml
+
+from mmoeex_tf.datasets import DATASETS
+from mmoeex_tf.errors import MMoEExError
+
+MODELS = ("mmoeex", "mmoe", "shared-bottom", "single-task")
+EXPERT_KINDS = ("dense", "lstm", "gru", "conv1d")
+MODES = ("exclusivity", "exclusion")
+OPTIMIZATIONS = ("joint", "maml")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run depends on.
+
+    Attributes:
+        data: Data set name, one of `mmoeex_tf.datasets.DATASETS`.
+        data_path: File or folder of the data set (not needed for census3
+            and synthetic).
+        data_options: Further keyword arguments of the data set's loader,
+            e.g. `{"correlation": 0.9}` for synthetic.
+        limit_rows: Train on a random subset of this many training rows
+            (validation and test stay whole); `None` uses them all.
+        model: `"mmoeex"`, `"mmoe"`, `"shared-bottom"` or `"single-task"`.
+        experts: Number of experts (MMoEEx and MMoE).
+        expert_units: Layer widths of each expert (filters for conv1d, hidden
+            sizes for lstm and gru).
+        expert_kind: `"dense"`, `"lstm"`, `"gru"` or `"conv1d"`; the last
+            three need sequence data.
+        expert_dropout: Dropout rate inside the experts.
+        alpha: MMoEEx: fraction of experts made exclusive (or excluded).
+        mode: MMoEEx: `"exclusivity"` or `"exclusion"`.
+        tower_units: Layer widths of every task's tower (may be empty).
+        tower_dropout: Dropout rate in the towers.
+        optimization: `"joint"` (sum of task losses) or `"maml"`
+            (MAML-MTL, from `mmoeex_tf.maml`).
+        maml: Keyword arguments of `mmoeex_tf.maml.MAMLMTL`.
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW decoupled weight decay.
+        batch_size: Examples per training step.
+        epochs: Number of passes over the training data.
+        seed: Seed of the weights, the expert assignment, the shuffling and
+            the row subset.
+        output: Output folder; `None` means
+            `runs/<data>-<model>-<timestamp>`.
+    """
+
+    data: str = "census3"
+    data_path: str | None = None
+    data_options: dict = dataclasses.field(default_factory=dict)
+    limit_rows: int | None = None
+    model: str = "mmoeex"
+    experts: int = 8
+    expert_units: tuple[int, ...] = (32,)
+    expert_kind: str = "dense"
+    expert_dropout: float = 0.0
+    alpha: float = 0.5
+    mode: str = "exclusivity"
+    tower_units: tuple[int, ...] = (16,)
+    tower_dropout: float = 0.0
+    optimization: str = "joint"
+    maml: dict = dataclasses.field(default_factory=dict)
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 512
+    epochs: int = 12
+    seed: int = 0
+    output: str | None = None
+
+    def __post_init__(self):
+        checks = {
+            "data": lambda v: _choice(v, DATASETS),
+            "data_path": lambda v: _optional(v, _string),
+            "data_options": _mapping,
+            "limit_rows": lambda v: _optional(v, _positive_int),
+            "model": lambda v: _choice(v, MODELS),
+            "experts": _positive_int,
+            "expert_units": _units,
+            "expert_kind": lambda v: _choice(v, EXPERT_KINDS),
+            "expert_dropout": _rate,
+            "alpha": lambda v: _float(v, "a number in [0, 1]", lambda x: 0 <= x <= 1),
+            "mode": lambda v: _choice(v, MODES),
+            "tower_units": lambda v: _units(v, allow_empty=True),
+            "tower_dropout": _rate,
+            "optimization": lambda v: _choice(v, OPTIMIZATIONS),
+            "maml": _mapping,
+            "learning_rate": lambda v: _float(v, "a positive number", lambda x: x > 0),
+            "weight_decay": lambda v: _float(v, "a number >= 0", lambda x: x >= 0),
+            "batch_size": _positive_int,
+            "epochs": _positive_int,
+            "seed": _natural_int,
+            "output": lambda v: _optional(v, _string),
+        }
+        for name, check in checks.items():
+            try:
+                value = check(getattr(self, name))
+            except _Invalid as invalid:
+                raise MMoEExError(
+                    f"Invalid {name}: expected {invalid}, got {getattr(self, name)!r}."
+                ) from None
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_dict(cls, values):
+        """Creates a config from a mapping, the missing keys at their defaults.
+
+        Args:
+            values: Mapping of field name to value.
+
+        Raises:
+            MMoEExError: naming an unknown key (and the closest valid one) or
+                the first invalid value.
+        """
+        names = [field.name for field in dataclasses.fields(cls)]
+        for key in values:
+            if key not in names:
+                close = difflib.get_close_matches(str(key), names, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise MMoEExError(
+                    f"Unknown config key {key!r}.{hint} Valid keys: {', '.join(names)}."
+                )
+        return cls(**values)
+
+    def to_dict(self):
+        """Returns the config as plain YAML/JSON types (lists, not tuples)."""
+        values = dataclasses.asdict(self)
+        for name in ("expert_units", "tower_units"):
+            values[name] = list(values[name])
+        return values
+
+
+def read_config_file(path):
+    """Reads the mapping of a YAML or JSON config file.
+
+    Files ending in `.json` are read as JSON, any other as YAML.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The dict of config keys to values, not yet checked.
+
+    Raises:
+        MMoEExError: if the file cannot be read, is malformed or does not
+            hold a mapping.
+    """
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise MMoEExError(f"config file {str(path)!r} cannot be read: {err}") from err
+    try:
+        if path.suffix.lower() == ".json":
+            values = json.loads(text)
+        else:
+            values = yaml.safe_load(text)
+    except json.JSONDecodeError as err:
+        raise MMoEExError(
+            f"config file {str(path)!r} is not valid JSON: {err.msg} at line "
+            f"{err.lineno}, column {err.colno}."
+        ) from err
+    except yaml.YAMLError as err:
+        raise MMoEExError(
+            f"config file {str(path)!r} is not valid YAML: {_yaml_problem(err)}"
+        ) from err
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise MMoEExError(
+            f"config file {str(path)!r} must hold a mapping of keys to values, "
+            f"got a {type(values).__name__}."
+        )
+    return values
+
+
+def write_config_file(config, path):
+    """Writes a config as YAML, readable by `read_config_file`."""
+    text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    pathlib.Path(path).write_text(text, encoding="utf-8")
+
+
+def _yaml_problem(error):
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{problem}{where}."
+
+
+class _Invalid(Exception):
+    """A value failed a check; the message says what was expected."""
+
+
+def _optional(value, check):
+    return None if value is None else check(value)
+
+
+def _string(value):
+    if not isinstance(value, str) or not value:
+        raise _Invalid("a non-empty string")
+    return value
+
+
+def _choice(value, choices):
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise _Invalid(f"one of {', '.join(choices)}{hint}")
+    return value
+
+
+def _mapping(value):
+    if not isinstance(value, dict):
+        raise _Invalid("a mapping of keyword arguments")
+    return dict(value)
+
+
+def _integer(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value) if float(value).is_integer() else None
+
+
+def _positive_int(value):
+    number = _integer(value)
+    if number is None or number < 1:
+        raise _Invalid("a positive integer")
+    return number
+
+
+def _natural_int(value):
+    number = _integer(value)
+    if number is None or number < 0:
+        raise _Invalid("an integer >= 0")
+    return number
+
+
+def _float(value, expected, accept):
+    # YAML 1.1 reads `1e-3` (no dot) as a string, so numeric strings count.
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _Invalid(expected) from None
+    if not (math.isfinite(number) and accept(number)):
+        raise _Invalid(expected)
+    return number
+
+
+def _rate(value):
+    return _float(value, "a rate in [0, 1)", lambda x: 0 <= x < 1)
+
+
+def _units(value, allow_empty=False):
+    values = [value] if isinstance(value, int) else value
+    expected = "a list of positive integers"
+    if allow_empty:
+        expected += " (may be empty)"
+    if not isinstance(values, (list, tuple)) or (not values and not allow_empty):
+        raise _Invalid(expected)
+    units = tuple(_integer(v) for v in values)
+    if any(u is None or u < 1 for u in units):
+        raise _Invalid(expected)
+    return units

@@ -1,0 +1,442 @@
+"""MAML-MTL: task balancing at the gradient level (Aoki et al., 2022).
+
+Each training step splits the batch into an inner and an outer part. For
+every task k it takes a temporary gradient step on task k's inner loss,
+`theta_k = theta - inner_lr * grad L_k(theta)`, and the optimizer then
+applies the gradient of `sum_k lambda_k * L_k(theta_k)`, task k's outer loss
+at its own adapted weights. The temporary weights are never written to the
+model: every forward pass runs the model statelessly on explicit weight
+tensors (`keras.StatelessScope`), and the inner gradients are computed under
+an outer gradient tape, so the second-order terms (the derivative of
+`theta_k` with respect to `theta`) are exact.
+"""
+
+import contextlib
+import fractions
+import math
+import numbers
+
+import keras
+import tensorflow as tf
+
+from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.layers.experts import DenseExperts
+from mmoeex_tf.optimization import Optimization, StepResult, sum_over_replicas
+
+INNER_WEIGHTS = ("all", "shared")
+OUTER_MODES = ("auto", "loop", "batched")
+SPLIT_PERIOD_LIMIT = 100
+
+
+@keras.saving.register_keras_serializable(package="mmoeex_tf")
+class MAMLMTL(Optimization):
+    """MAML-MTL training for `MMoEExModel`, selected with `optimization=`.
+
+    Rows of each (per-replica) batch are split in groups of `period`
+    consecutive rows, `period` being the denominator of `split_ratio` as a
+    fraction (at most 100; 5 for the default 0.8): the first
+    `split_ratio * period` rows of each group are inner rows, the others
+    outer rows. A batch too small to have an outer row (fewer than 5 rows
+    for 0.8) uses all its rows for both parts.
+
+    Under `tf.distribute.MirroredStrategy` the inner gradients are summed
+    over the replicas, and so are the outer losses' gradients with respect
+    to the adapted weights before (second order) each replica pulls them
+    back through its own inner gradients; no gradient has to flow through a
+    cross-replica sum. N replicas with global batch B thus train like one
+    device with batch B whenever each replica's batch is a multiple of
+    `period`.
+
+    With `order=2`, recurrent layers of the model with `use_cudnn="auto"`
+    are switched to the generic kernel when the model is created, since
+    cuDNN kernels have no second derivative (this matters on GPU only);
+    `use_cudnn=True` is refused. Closed gate entries stay closed: the gates'
+    masks apply to the adapted weights as to any others.
+
+    Under `mixed_float16` the inner losses are scaled by the optimizer's
+    loss scale before differentiation and the inner gradients unscaled;
+    an overflow makes the outer gradients non-finite, so the loss-scale
+    optimizer skips the step and lowers the scale as usual.
+
+    Args:
+        inner_lr: Step size of the temporary per-task steps; `None` uses
+            the optimizer's current learning rate (read every step, so
+            schedules apply). 0 gives joint training.
+        order: 2 for the exact meta-gradient, 1 for the first-order
+            approximation (the inner gradients are treated as constants).
+        split_ratio: Fraction of the rows in the inner part, in (0, 1); `None`
+            uses every row for both parts.
+        inner_weights: Which weights the temporary steps move: `"all"`, or
+            `"shared"` (experts and gates; the towers and heads stay).
+        outer: How the K outer passes run: `"loop"`, one pass per task;
+            `"batched"`, one vectorized pass (`tf.vectorized_map`) over the
+            K adapted weight sets; or `"auto"`, the faster of the two as
+            measured (`benchmarks/maml_speed.py`, `benchmarks/RESULTS.md`):
+            batched for `DenseExperts` without XLA, the loop otherwise
+            (under `jit_compile=True` XLA turns the vectorized pass into a
+            far slower program, and vectorized recurrent experts are slower
+            than K passes).
+        balancer: Task-loss weights `lambda_k`, see `Optimization`; they
+            weight the outer losses.
+
+    Attributes:
+        trace_count: How many times the step was traced (a diagnostic: it
+            stays 1 while batch shapes do not change).
+
+    Example:
+    ```python
+    model = MMoEExModel(tasks, DenseExperts(12, 4), alpha=0.75,
+                        optimization=MAMLMTL(order=2, split_ratio=0.8))
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    model.fit(x, y, batch_size=512, epochs=10)
+    ```
+    """
+
+    def __init__(
+        self,
+        inner_lr=None,
+        order=2,
+        split_ratio=0.8,
+        inner_weights="all",
+        outer="auto",
+        balancer=None,
+    ):
+        super().__init__(balancer)
+        self.inner_lr = _check_inner_lr(inner_lr)
+        if order not in (1, 2) or isinstance(order, bool):
+            raise MMoEExError(f"MAMLMTL order must be 1 or 2, got {order!r}.")
+        self.order = int(order)
+        self.period, self.outer_per_period = _split_pattern(split_ratio)
+        self.split_ratio = None if split_ratio is None else float(split_ratio)
+        if inner_weights not in INNER_WEIGHTS:
+            raise MMoEExError(
+                f"MAMLMTL inner_weights must be one of {INNER_WEIGHTS}, got "
+                f"{inner_weights!r}."
+            )
+        self.inner_weights = inner_weights
+        if outer not in OUTER_MODES:
+            raise MMoEExError(
+                f"MAMLMTL outer must be one of {OUTER_MODES}, got {outer!r}."
+            )
+        self.outer = outer
+        self.trace_count = 0
+
+    def bind(self, model):
+        """Fits the scheme to a model being created (see `Optimization`)."""
+        if self.order == 2:
+            _use_generic_recurrent_kernels(model)
+        return super().bind(model)
+
+    def compute_gradients(self, model, x, labels, weights):
+        """Returns the `StepResult` of one MAML-MTL step.
+
+        The loss is `sum_k lambda_k * L_k(theta_k)` (this replica's share),
+        `task_losses` are the outer losses `L_k(theta_k)`, and `logits` are
+        at the current weights. The model's trainable variables are only
+        read; its non-trainable state (dropout seeds, normalization
+        statistics) advances as in a joint step. The K outer passes share
+        one dropout mask.
+
+        The meta-gradient is assembled in two phases: the outer losses'
+        gradients with respect to the adapted weights, then (second order)
+        their pull-back through the inner gradients, recorded by a tape
+        around the inner pass.
+
+        Args:
+            model: The `MMoEExModel`.
+            x: A batch of features.
+            labels: Dict of cleaned labels per task.
+            weights: Dict of label weights per task (0 = missing).
+        """
+        self.trace_count += 1
+        if not model.built:
+            model.build(x.shape)
+        network = _Network(model, self.inner_weights)
+        inner, outer = self._split((x, labels, weights))
+        scale = model.optimizer.scale_loss(tf.constant(1.0))
+        params = [tf.convert_to_tensor(v) for v in network.trainable]
+        state = [tf.convert_to_tensor(v) for v in network.state]
+        second_order = self.order == 2
+        recorder = (
+            tf.GradientTape(watch_accessed_variables=False)
+            if second_order
+            else contextlib.nullcontext()
+        )
+        with recorder as meta_tape:
+            if second_order:
+                meta_tape.watch(params)
+            local, inner_logits, state = network.inner_gradients(
+                params, state, inner, scale
+            )
+        rate = model.optimizer.learning_rate if self.inner_lr is None else self.inner_lr
+        rates = [-tf.cast(rate, g.dtype) for g in local]
+        adapted = [
+            param[None] + r * g
+            for param, r, g in zip(
+                network.moving_values(params), rates, sum_over_replicas(local)
+            )
+        ]
+        with tf.GradientTape() as tape:
+            tape.watch([params, adapted])
+            batched = self.uses_batched_outer(model)
+            outer_pass = _outer_batched if batched else _outer_loop
+            outer_logits, state = outer_pass(network, params, adapted, state, outer[0])
+            task_losses = model.compute_task_losses(outer[1], outer[2], outer_logits)
+            loss = self.total_loss(model, task_losses)
+            scaled_loss = model.optimizer.scale_loss(loss)
+        direct, moved, extra = tape.gradient(
+            scaled_loss,
+            [params, adapted, network.extra],
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+        if second_order:
+            pulled = [r * g for r, g in zip(rates, sum_over_replicas(moved))]
+            corrections = meta_tape.gradient(
+                local,
+                params,
+                output_gradients=pulled,
+                unconnected_gradients=tf.UnconnectedGradients.ZERO,
+            )
+            direct = [a + b for a, b in zip(direct, corrections)]
+        for index, gradient in zip(network.moving, moved):
+            direct[index] += tf.reduce_sum(gradient, axis=0)
+        if outer is not inner:
+            outer_now, state = network.forward(params, state, outer[0])
+            inner_logits = _merge_rows(
+                [inner_logits, outer_now], [inner[3], outer[3]], tf.shape(x)[0]
+            )
+        network.save_state(state)
+        gradients = network.in_model_order(direct, extra)
+        return StepResult(loss, task_losses, inner_logits, gradients)
+
+    def uses_batched_outer(self, model):
+        """Whether the outer passes of `model` run as one vectorized pass."""
+        if self.outer != "auto":
+            return self.outer == "batched"
+        dense = isinstance(model.mixture.experts, DenseExperts)
+        return dense and not model.jit_compile
+
+    def _split(self, batch):
+        """Returns the inner and outer parts, `(x, labels, weights, rows)`."""
+        if self.split_ratio is None:
+            part = (*batch, None)
+            return part, part
+        rows = _split_rows(tf.shape(batch[0])[0], self.period, self.outer_per_period)
+        return tuple(
+            (*tf.nest.map_structure(lambda t, r=r: tf.gather(t, r), batch), r)
+            for r in rows
+        )
+
+    def get_config(self):
+        """Returns the config of the scheme."""
+        config = {
+            "inner_lr": self.inner_lr,
+            "order": self.order,
+            "split_ratio": self.split_ratio,
+            "inner_weights": self.inner_weights,
+            "outer": self.outer,
+        }
+        return {**super().get_config(), **config}
+
+
+def _check_inner_lr(inner_lr):
+    if inner_lr is None:
+        return None
+    if (
+        isinstance(inner_lr, bool)
+        or not isinstance(inner_lr, numbers.Real)
+        or not 0 <= inner_lr < math.inf
+    ):
+        raise MMoEExError(
+            "MAMLMTL inner_lr must be None (the optimizer's learning rate) or a "
+            f"finite number >= 0, got {inner_lr!r}."
+        )
+    return float(inner_lr)
+
+
+def _split_pattern(split_ratio):
+    """Returns `(period, outer rows per period)` of a split ratio."""
+    if split_ratio is None:
+        return None, None
+    if (
+        isinstance(split_ratio, bool)
+        or not isinstance(split_ratio, numbers.Real)
+        or not 0 < split_ratio < 1
+    ):
+        raise MMoEExError(
+            f"MAMLMTL split_ratio must be None or a number in (0, 1), got "
+            f"{split_ratio!r}."
+        )
+    outer = fractions.Fraction(1 - float(split_ratio))
+    outer = outer.limit_denominator(SPLIT_PERIOD_LIMIT)
+    if not 0 < outer < 1:
+        raise MMoEExError(
+            f"MAMLMTL split_ratio {split_ratio!r} leaves no inner or no outer row "
+            f"in {SPLIT_PERIOD_LIMIT}; use a ratio in [0.01, 0.99]."
+        )
+    return outer.denominator, outer.numerator
+
+
+def _split_rows(num_rows, period, outer_per_period):
+    """Inner and outer row numbers of a batch, as two int32 vectors.
+
+    In every group of `period` consecutive rows the last `outer_per_period`
+    are outer rows. A batch without any outer row uses all rows for both.
+    """
+    inner_per_period = period - outer_per_period
+    groups, rest = num_rows // period, num_rows % period
+    num_inner = groups * inner_per_period + tf.minimum(rest, inner_per_period)
+    whole = tf.equal(num_inner, num_rows)
+    rows = tf.range(tf.where(whole, num_rows, num_inner))
+    inner = tf.where(
+        whole, rows, rows // inner_per_period * period + rows % inner_per_period
+    )
+    rows = tf.range(tf.where(whole, num_rows, num_rows - num_inner))
+    outer = tf.where(
+        whole,
+        rows,
+        rows // outer_per_period * period + inner_per_period + rows % outer_per_period,
+    )
+    return inner, outer
+
+
+def _merge_rows(parts, rows, num_rows):
+    """Puts per-part logits back in the batch's row order."""
+    merged = {}
+    indices = tf.concat(rows, 0)[:, None]
+    for name in parts[0]:
+        values = tf.concat([part[name] for part in parts], 0)
+        shape = tf.concat([[num_rows], tf.shape(values)[1:]], 0)
+        merged[name] = tf.tensor_scatter_nd_update(
+            tf.zeros(shape, values.dtype), indices, values
+        )
+    return merged
+
+
+class _Network:
+    """The model's layers run statelessly on explicit weight tensors.
+
+    Args:
+        model: The `MMoEExModel`.
+        inner_weights: `"all"` or `"shared"`: which trainable weights the
+            inner steps move.
+    """
+
+    def __init__(self, model, inner_weights):
+        self.model = model
+        layers = [model.mixture, model.towers, model.heads]
+        self.trainable = [v for layer in layers for v in layer.trainable_variables]
+        self.state = [v for layer in layers for v in layer.non_trainable_variables]
+        own = {id(v) for v in self.trainable}
+        self.extra = [v for v in model.trainable_variables if id(v) not in own]
+        shared = {id(v) for v in model.mixture.trainable_variables}
+        self.moving = [
+            index
+            for index, variable in enumerate(self.trainable)
+            if inner_weights == "all" or id(variable) in shared
+        ]
+
+    def moving_values(self, params):
+        """The entries of `params` that the inner steps move."""
+        return [params[index] for index in self.moving]
+
+    def forward(self, params, state, x, moved=None):
+        """Returns the logits and the updated state values.
+
+        Args:
+            params: Values of the trainable weights.
+            state: Values of the non-trainable weights.
+            x: The features.
+            moved: Values replacing the moving entries of `params`, if any.
+        """
+        params = list(params)
+        for index, value in zip(self.moving, moved or []):
+            params[index] = value
+        mapping = list(zip(self.trainable, params)) + list(zip(self.state, state))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            logits = self.model.call(x, training=True, return_logits=True)
+        return logits, [scope.get_current_value(v) for v in self.state]
+
+    def inner_gradients(self, params, state, part, scale):
+        """Every task's inner-loss gradient with respect to the moving weights.
+
+        Returns:
+            `(gradients, logits, state)`: per moving weight, this replica's
+            gradients of the K tasks stacked `(tasks, ...)`; the inner
+            logits; the updated state values.
+        """
+        moving = self.moving_values(params)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(moving)
+            logits, state = self.forward(params, state, part[0])
+            losses = self.model.compute_task_losses(part[1], part[2], logits)
+            targets = tf.unstack(losses * scale)
+        per_task = [
+            tape.gradient(
+                target, moving, unconnected_gradients=tf.UnconnectedGradients.ZERO
+            )
+            for target in targets
+        ]
+        gradients = [
+            tf.stack(task_gradients) / tf.cast(scale, moving[0].dtype)
+            for task_gradients in zip(*per_task)
+        ]
+        return gradients, logits, state
+
+    def save_state(self, state):
+        """Writes the state values back to the model's variables."""
+        for variable, value in zip(self.state, state):
+            variable.assign(value)
+
+    def in_model_order(self, gradients, extra):
+        """Orders the gradients like `model.trainable_variables`."""
+        by_id = {
+            id(v): g
+            for v, g in zip(self.trainable + self.extra, gradients + list(extra))
+        }
+        return [by_id[id(v)] for v in self.model.trainable_variables]
+
+
+def _outer_loop(network, params, adapted, state, x):
+    """Task k's logits at its adapted weights, one pass per task."""
+    logits = {}
+    for k, name in enumerate(network.model.task_names):
+        moved = [value[k] for value in adapted]
+        task_logits, new_state = network.forward(params, state, x, moved)
+        logits[name] = task_logits[name]
+    return logits, new_state
+
+
+def _outer_batched(network, params, adapted, state, x):
+    """Task k's logits at its adapted weights, one vectorized pass.
+
+    Every weight is batched over the tasks, the fixed ones repeated:
+    `tf.vectorized_map` mis-vectorized the heads (silently wrong logits)
+    when only some weights varied.
+    """
+    names = network.model.task_names
+    batched = [tf.repeat(param[None], len(names), axis=0) for param in params]
+    for index, value in zip(network.moving, adapted):
+        batched[index] = value
+
+    def one_task(values):
+        task_logits, new_state = network.forward(values, state, x)
+        return [task_logits[name] for name in names], new_state
+
+    all_logits, new_state = tf.vectorized_map(one_task, batched)
+    logits = {name: all_logits[k][k] for k, name in enumerate(names)}
+    return logits, [value[0] for value in new_state]
+
+
+def _use_generic_recurrent_kernels(model):
+    """Switches `use_cudnn="auto"` recurrent layers to the generic kernel."""
+    for layer in model._flatten_layers(include_self=False):
+        if not isinstance(layer, keras.layers.RNN) or not hasattr(layer, "use_cudnn"):
+            continue
+        if layer.use_cudnn is True:
+            raise MMoEExError(
+                f"Layer {layer.name!r} has use_cudnn=True, but cuDNN recurrent "
+                "kernels have no second derivative: use MAMLMTL(order=1) or "
+                "use_cudnn='auto' (switched to the generic kernel)."
+            )
+        layer.use_cudnn = False

@@ -1,0 +1,345 @@
+"""The `mmoeex` command, mostly run in-process through `main`."""
+
+import importlib.util
+import json
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pandas as pd
+import pytest
+import yaml
+
+from mmoeex_tf import training
+from mmoeex_tf.cli import main
+from mmoeex_tf.config import RunConfig
+
+RUN_FILES = {
+    "model.keras",
+    "metrics.json",
+    "metrics.csv",
+    "history.csv",
+    "learning_curves.png",
+    "config.yaml",
+}
+# A seconds-long run on synthetic data: 500 training rows, a small model.
+TINY = {
+    "data": "synthetic",
+    "data_options": {"sizes": [500, 100, 100], "num_features": 10},
+    "experts": 3,
+    "expert_units": [8],
+    "tower_units": [4],
+    "batch_size": 128,
+    "epochs": 1,
+}
+
+
+def write_config(path, values):
+    if path.suffix == ".json":
+        path.write_text(json.dumps(values))
+    else:
+        path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def assert_failed(capsys, code, *fragments):
+    """Exit code 2 and a one-line `error: ...` naming the problem."""
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def only_entries(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture(scope="module")
+def census_run(tmp_path_factory):
+    """One quick census3 run with the default folder name; returns the folder."""
+    root = tmp_path_factory.mktemp("census")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        keras.utils.set_random_seed(0)
+        args = ["train", "--limit-rows", "3000", "--epochs", "1", "--quiet"]
+        args += ["--batch-size", "128", "--learning-rate", "0.005"]
+        assert main(args) == 0
+    (folder,) = (root / "runs").iterdir()
+    return folder
+
+
+def test_train_writes_every_output(census_run, capsys):
+    assert census_run.name.startswith("census3-mmoeex-")
+    assert set(only_entries(census_run)) == RUN_FILES
+    summary = json.loads((census_run / "metrics.json").read_text())
+    assert summary["interrupted"] is False
+    assert summary["best_epoch"] == summary["epochs_run"] == 1
+    test = summary["metrics"]["test"]
+    assert set(test) == {"income", "marital", "education"}
+    assert all(0.6 < test[task]["auc"] <= 1.0 for task in test)
+    table = pd.read_csv(census_run / "metrics.csv")
+    assert len(table) == 9 and {"split", "task", "loss", "auc"} <= set(table)
+    assert list(pd.read_csv(census_run / "history.csv")["epoch"]) == [1]
+    config = yaml.safe_load((census_run / "config.yaml").read_text())
+    resolved = RunConfig.from_dict(config)
+    assert resolved.limit_rows == 3000 and resolved.epochs == 1
+    assert resolved.output == str(Path("runs") / census_run.name)
+    png = (census_run / "learning_curves.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+
+
+def test_train_prints_a_table_per_task(tmp_path, capsys):
+    code = main(
+        ["train", "--config", str(write_config(tmp_path / "c.yaml", TINY))]
+        + ["--output", str(tmp_path / "run"), "--quiet"]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Test metrics at epoch 1 of 1" in out
+    assert "y1" in out and "y2" in out and "mae" in out
+
+
+def test_evaluate_scores_a_saved_model(census_run, capsys):
+    model = str(census_run / "model.keras")
+    assert main(["evaluate", model, "--data", "census3", "--split", "val"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((census_run / "metrics.json").read_text())
+    for task, values in summary["metrics"]["val"].items():
+        assert f"{values['auc']:.4f}" in next(
+            line for line in out.splitlines() if line.startswith(task)
+        )
+
+
+def test_diversity_prints_and_saves(census_run, tmp_path, capsys):
+    model = str(census_run / "model.keras")
+    output = tmp_path / "diversity"
+    assert main(["diversity", model, "--data", "census3", "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert "Diversity score on census3 test:" in out
+    assert set(only_entries(output)) == {
+        "diversity.png",
+        "distance_matrix.csv",
+        "gate_usage.csv",
+    }
+    distances = pd.read_csv(output / "distance_matrix.csv", index_col=0)
+    assert distances.shape == (8, 8)
+    assert distances.to_numpy().max() == pytest.approx(1.0)
+    usage = pd.read_csv(output / "gate_usage.csv", index_col=0)
+    assert list(usage.index) == ["income", "marital", "education"]
+    assert usage.sum(axis=1).to_numpy() == pytest.approx(1.0)
+
+
+def test_evaluate_refuses_a_model_of_other_tasks(census_run, capsys):
+    model = str(census_run / "model.keras")
+    code = main(["evaluate", model, "--data", "synthetic"])
+    assert_failed(capsys, code, "The model predicts tasks")
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_config_file_with_command_line_overrides(tmp_path, suffix):
+    values = {**TINY, "learning_rate": "1e-3", "model": "mmoe"}
+    config = write_config(tmp_path / f"run{suffix}", values)
+    output = tmp_path / "run"
+    code = main(
+        ["train", "--config", str(config), "--epochs", "2"]
+        + ["--output", str(output), "-q"]
+    )
+    assert code == 0
+    resolved = yaml.safe_load((output / "config.yaml").read_text())
+    assert resolved["epochs"] == 2  # the option wins over the file
+    assert resolved["model"] == "mmoe" and resolved["experts"] == 3
+    assert resolved["learning_rate"] == 1e-3
+    assert resolved["data_options"]["sizes"] == [500, 100, 100]
+    assert len(pd.read_csv(output / "history.csv")) == 2
+    assert keras.saving.load_model(output / "model.keras").task_names == ["y1", "y2"]
+
+
+@pytest.mark.parametrize("model, experts", [("shared-bottom", 1), ("single-task", 2)])
+def test_every_model_trains(tmp_path, model, experts):
+    config = write_config(tmp_path / "c.yaml", {**TINY, "model": model})
+    output = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--output", str(output), "-q"]) == 0
+    saved = training.load_saved_model(output / "model.keras")
+    assert saved.mixture.num_experts == experts
+    if model == "single-task":
+        assert saved.gate_mask.tolist() == [[1, 0], [0, 1]]
+
+
+def test_maml_optimization(tmp_path, capsys):
+    values = {**TINY, "optimization": "maml", "maml": {"order": 1}}
+    config = write_config(tmp_path / "c.yaml", values)
+    output = tmp_path / "run"
+    code = main(["train", "--config", str(config), "--output", str(output), "-q"])
+    if importlib.util.find_spec("mmoeex_tf.maml") is None:
+        assert_failed(capsys, code, "mmoeex_tf.maml")
+        assert not output.exists()
+    else:
+        assert code == 0
+        saved = training.load_saved_model(output / "model.keras")
+        assert type(saved.optimization).__name__ == "MAMLMTL"
+
+
+def test_unknown_config_key_names_the_closest(tmp_path, capsys):
+    config = write_config(tmp_path / "c.yaml", {**TINY, "learning_rat": 0.01})
+    output = tmp_path / "run"
+    code = main(["train", "--config", str(config), "--output", str(output)])
+    assert_failed(capsys, code, "'learning_rat'", "Did you mean 'learning_rate'?")
+    assert only_entries(tmp_path) == ["c.yaml"]
+
+
+def test_malformed_yaml(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("epochs: [1, 2\nseed: 3\n")
+    code = main(["train", "--config", str(config), "--output", str(tmp_path / "r")])
+    assert_failed(capsys, code, "not valid YAML", "line")
+    assert only_entries(tmp_path) == ["c.yaml"]
+
+
+def test_malformed_json_and_missing_file(tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text('{"epochs": 1,}')
+    assert_failed(capsys, main(["train", "--config", str(config)]), "not valid JSON")
+    missing = str(tmp_path / "nope.yaml")
+    assert_failed(capsys, main(["train", "--config", missing]), "cannot be read")
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--data", "census"], ["Invalid data", "did you mean 'census3'?"]),
+        (["--model", "mmoex"], ["Invalid model", "did you mean 'mmoeex'?"]),
+        (["--alpha", "2"], ["Invalid alpha", "[0, 1]"]),
+        (["--expert-units"], ["expected at least one argument"]),
+        (["--data", "synthetic", "--expert-kind", "gru"], ["needs sequence data"]),
+        (["--data", "tox21"], ["tox21", "data_path"]),
+        (["--data", "synthetic", "--data-path", "x"], ["synthetic", "path"]),
+    ],
+)
+def test_invalid_options(tmp_path, capsys, args, fragments):
+    output = tmp_path / "run"
+    code = main(["train", *args, "--limit-rows", "10", "--output", str(output)])
+    assert_failed(capsys, code, *fragments)
+    assert only_entries(tmp_path) == []
+
+
+def test_missing_or_wrong_data_path(tmp_path, capsys):
+    output = tmp_path / "run"
+    missing = str(tmp_path / "nowhere.csv")
+    code = main(["train", "--data-path", missing, "--output", str(output)])
+    assert_failed(capsys, code, "nowhere.csv", "does not exist")
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("a,b,c\n1,2,3\n")
+    code = main(["train", "--data-path", str(wrong), "--output", str(output)])
+    assert_failed(capsys, code, "columns")
+    assert only_entries(tmp_path) == ["wrong.csv"]
+
+
+def test_existing_output_folder_is_refused(tmp_path, capsys):
+    output = tmp_path / "run"
+    output.mkdir()
+    (output / "keep.txt").write_text("mine")
+    code = main(["train", "--data", "synthetic", "--output", str(output)])
+    assert_failed(capsys, code, "already exists")
+    assert only_entries(output) == ["keep.txt"]
+
+
+def test_a_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
+    def broken(*args):
+        raise OSError("disk full")
+
+    # model.keras and config.yaml are written by then
+    monkeypatch.setattr(training, "plot_learning_curves", broken)
+    config = RunConfig.from_dict({**TINY, "output": str(tmp_path / "run")})
+    with pytest.raises(OSError, match="disk full"):
+        training.run(config, verbose=0)
+    assert only_entries(tmp_path) == []
+
+
+def test_ctrl_c_keeps_the_best_epoch_and_writes_outputs(tmp_path, monkeypatch, capsys):
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch == 1:
+                raise KeyboardInterrupt
+
+    train = training.train
+
+    def train_with_ctrl_c(model, data, config, callbacks=(), verbose=1):
+        return train(model, data, config, [CtrlC()], verbose)
+
+    monkeypatch.setattr(training, "train", train_with_ctrl_c)
+    config = write_config(tmp_path / "c.yaml", {**TINY, "epochs": 3})
+    output = tmp_path / "run"
+    assert (
+        main(["train", "--config", str(config), "--output", str(output), "-q"]) == 130
+    )
+    assert "interrupted" in capsys.readouterr().err
+    assert set(only_entries(output)) == RUN_FILES
+    summary = json.loads((output / "metrics.json").read_text())
+    assert summary["interrupted"] is True
+    assert summary["epochs_run"] == summary["best_epoch"] == 1
+    saved = training.load_saved_model(output / "model.keras")
+    data = training.load_data("synthetic", options=TINY["data_options"])
+    for task, values in training.evaluate(saved, data, "val").items():
+        assert values == pytest.approx(summary["metrics"]["val"][task])
+
+
+def test_evaluate_errors(tmp_path, capsys):
+    missing = str(tmp_path / "model.keras")
+    assert_failed(capsys, main(["evaluate", missing, "--data", "census3"]), "exist")
+    junk = tmp_path / "junk.keras"
+    junk.write_text("not a model")
+    code = main(["diversity", str(junk), "--data", "census3"])
+    assert_failed(capsys, code, "not a saved Keras model")
+    code = main(["evaluate", missing, "--data", "census3", "--split", "dev"])
+    assert_failed(capsys, code, "invalid choice: 'dev'")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, relative, options",
+    [
+        ("tox21", "moleculenet/tox21.csv", ["--limit-rows", "300"]),
+        (
+            "physio4",
+            "physionet2012",
+            ["--limit-rows", "64", "--expert-kind", "gru", "--expert-units", "4"],
+        ),
+    ],
+)
+def test_train_on_shared_real_data(
+    shared_data, tmp_path, monkeypatch, name, relative, options
+):
+    monkeypatch.setenv("MMOEEX_CACHE", str(tmp_path / "cache"))
+    output = tmp_path / "run"
+    args = ["train", "--data", name, "--data-path", str(shared_data / relative)]
+    args += ["--experts", "2", "--epochs", "1", "--output", str(output), "-q"]
+    assert main(args + options) == 0
+    summary = json.loads((output / "metrics.json").read_text())
+    assert len(summary["metrics"]["test"]) == {"tox21": 12, "physio4": 4}[name]
+
+
+def test_console_script():
+    script = Path(sys.executable).with_name("mmoeex")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [str(script), "train", "--help"], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--limit-rows N" in result.stdout and "--config FILE" in result.stdout
+
+
+def test_python_dash_m(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["mmoeex", "train", "--epochs", "zero"])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_module("mmoeex_tf", run_name="__main__")
+    assert stop.value.code == 2
+    assert (
+        "error: argument --epochs: invalid int value: 'zero'" in capsys.readouterr().err
+    )
