@@ -7,6 +7,7 @@ rows had been dropped, and exactly 0 (never NaN) for a batch where the task
 has no labels at all.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from mmoeex_tf.errors import MMoEExError
@@ -91,37 +92,93 @@ def _describe(shape):
     return "(" + ", ".join(str(d) for d in dims) + ")"
 
 
-def elementwise_loss(task, labels, logits):
-    """Unreduced loss of one task, shaped like its labels.
+def loss_groups(tasks):
+    """Groups task indices whose losses can be computed as one stacked op.
 
-    Binary and multilabel: sigmoid cross-entropy (positives weighted by
-    `positive_weight`); multiclass: softmax cross-entropy (weighted by
-    `class_weights`); regression: squared error.
+    Tasks group by kind, output size and per-step; the groups keep the task
+    order inside them.
+
+    Returns:
+        A list of index lists.
     """
-    if task.kind == "multiclass":
-        classes = tf.cast(labels, tf.int32)
-        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(classes, logits)
-        if task.class_weights is not None:
-            loss = loss * tf.gather(tf.constant(task.class_weights), classes)
+    groups = {}
+    for index, task in enumerate(tasks):
+        key = (task.kind, task.output_size, task.per_step)
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
+
+
+class StackedLoss:
+    """The masked losses of a group of like tasks, as one computation.
+
+    Binary and multilabel: sigmoid cross-entropy (positives weighted by each
+    task's `positive_weight`); multiclass: softmax cross-entropy (weighted by
+    `class_weights`); regression: squared error. Labels, weights and logits
+    of the group's tasks are stacked on a task axis after the batch (and
+    step) axes, so the cost does not grow with one op per task.
+
+    Args:
+        tasks: `Task` specs sharing kind, output size and per-step.
+    """
+
+    def __init__(self, tasks):
+        self.tasks = list(tasks)
+        first = self.tasks[0]
+        self.kind, self.size = first.kind, first.output_size
+        self.label_rank = first.label_rank
+        self.task_axis = 2 if first.per_step else 1
+        if self.kind == "multiclass":
+            self.weight_table = np.array(
+                [t.class_weights or (1.0,) * self.size for t in self.tasks], "float32"
+            )
+        elif self.kind in ("binary", "multilabel"):
+            table = [
+                np.broadcast_to(t.positive_weight or (1.0,), (self.size,))
+                for t in self.tasks
+            ]
+            table = np.array(table, "float32")
+            self.weight_table = table if self.label_rank else table[:, 0]
+        else:
+            self.weight_table = None
+
+    def __call__(self, labels, weights, logits):
+        """Returns `(loss sums, weight sums)`, each `(group tasks,)`.
+
+        Args:
+            labels: The group's cleaned labels, a list in task order.
+            weights: Their weights (0 = missing).
+            logits: Their logits.
+        """
+        axis = self.task_axis
+        labels = tf.stack(labels, axis)
+        weights = tf.stack(weights, axis)
+        logits = tf.stack([tf.cast(z, tf.float32) for z in logits], axis)
+        loss = self._elementwise(labels, logits)
+        # Missing entries may hold any value; zero them before multiplying so
+        # a non-finite loss there can never leak into the sum.
+        loss = tf.where(weights > 0, loss, 0.0)
+        others = [a for a in range(len(loss.shape)) if a != axis]
+        return (
+            tf.reduce_sum(loss * weights, others),
+            tf.reduce_sum(weights, others),
+        )
+
+    def _elementwise(self, labels, logits):
+        if self.kind == "multiclass":
+            classes = tf.cast(labels, tf.int32)
+            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(classes, logits)
+            if np.any(self.weight_table != 1.0):
+                chosen = tf.one_hot(classes, self.size) * self.weight_table
+                loss = loss * tf.reduce_sum(chosen, -1)
+            return loss
+        if self.label_rank == 0:
+            logits = tf.squeeze(logits, -1)
+        if self.kind == "regression":
+            return tf.math.squared_difference(logits, labels)
+        loss = tf.nn.sigmoid_cross_entropy_with_logits(labels, logits)
+        if np.any(self.weight_table != 1.0):
+            loss = loss * (1.0 + labels * (self.weight_table - 1.0))
         return loss
-    if task.label_rank == 0:
-        logits = tf.squeeze(logits, -1)
-    if task.kind == "regression":
-        return tf.math.squared_difference(logits, labels)
-    loss = tf.nn.sigmoid_cross_entropy_with_logits(labels, logits)
-    if task.positive_weight is not None:
-        weight = tf.constant(task.positive_weight)
-        loss = loss * (1.0 + labels * (weight - 1.0))
-    return loss
-
-
-def masked_loss_sum(task, labels, weights, logits):
-    """Returns `(sum of weighted losses, sum of weights)` of one task."""
-    loss = elementwise_loss(task, labels, tf.cast(logits, tf.float32))
-    # Missing entries may hold any value; zero them before multiplying so a
-    # non-finite loss there can never leak into the sum.
-    loss = tf.where(weights > 0, loss, 0.0)
-    return tf.reduce_sum(loss * weights), tf.reduce_sum(weights)
 
 
 def activate(task, logits):

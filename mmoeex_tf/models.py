@@ -10,7 +10,7 @@ from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.experts import DenseExperts
 from mmoeex_tf.layers.mixture import MMoEEx
 from mmoeex_tf.layers.towers import TaskHeads, TaskTowers
-from mmoeex_tf.metrics import TaskMetrics
+from mmoeex_tf.metrics import TaskMeans, TaskMetrics
 from mmoeex_tf.optimization import JointTraining
 from mmoeex_tf.optimization import sum_over_replicas as _sum_over_replicas
 from mmoeex_tf.tasks import check_tasks
@@ -98,9 +98,13 @@ class MMoEExModel(keras.Model):
             "tower_dropout": tower_dropout,
         }
         self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.task_loss_trackers = [
-            keras.metrics.Mean(name=f"{name}_loss") for name in self.task_names
+        self.task_loss_tracker = TaskMeans(self.task_names, suffix="loss")
+        self._loss_groups = losses.loss_groups(self.tasks)
+        self._stacked_losses = [
+            losses.StackedLoss([self.tasks[i] for i in group])
+            for group in self._loss_groups
         ]
+        self._task_order = np.argsort(np.concatenate(self._loss_groups))
         self.task_metrics = [TaskMetrics(task) for task in self.tasks]
         self._loss_weights = np.array([t.loss_weight for t in self.tasks], "float32")
 
@@ -163,14 +167,19 @@ class MMoEExModel(keras.Model):
             logits: Dict of logits per task.
         """
         sums, counts = [], []
-        for task in self.tasks:
-            total, count = losses.masked_loss_sum(
-                task, labels[task.name], weights[task.name], logits[task.name]
+        for group, stacked_loss in zip(self._loss_groups, self._stacked_losses):
+            names = [self.task_names[i] for i in group]
+            total, count = stacked_loss(
+                [labels[n] for n in names],
+                [weights[n] for n in names],
+                [logits[n] for n in names],
             )
             sums.append(total)
             counts.append(count)
-        counts = _sum_over_replicas(tf.stack(counts))
-        return tf.math.divide_no_nan(tf.stack(sums), counts)
+        sums = tf.gather(tf.concat(sums, 0), self._task_order)
+        counts = tf.gather(tf.concat(counts, 0), self._task_order)
+        counts = _sum_over_replicas(counts)
+        return tf.math.divide_no_nan(sums, counts)
 
     def combine_task_losses(self, task_losses, task_weights=None):
         """Weighted sum of the task losses (`loss_weight` of each task)."""
@@ -227,19 +236,17 @@ class MMoEExModel(keras.Model):
 
     def _update_metrics(self, loss, task_losses, labels, weights, logits):
         self.loss_tracker.update_state(_sum_over_replicas(loss))
-        task_losses = _sum_over_replicas(task_losses)
-        for index, (task, tracker, metrics) in enumerate(
-            zip(self.tasks, self.task_loss_trackers, self.task_metrics)
-        ):
-            tracker.update_state(task_losses[index])
-            outputs = losses.activate(task, logits[task.name])
-            metrics.update(labels[task.name], weights[task.name], outputs)
+        self.task_loss_tracker.update_state(_sum_over_replicas(task_losses))
+        for task, metrics in zip(self.tasks, self.task_metrics):
+            if metrics.metrics:
+                outputs = losses.activate(task, logits[task.name])
+                metrics.update(labels[task.name], weights[task.name], outputs)
         return self.get_metrics_result()
 
     @property
     def metrics(self):
         task_metrics = [m for group in self.task_metrics for m in group.metrics]
-        return [self.loss_tracker, *self.task_loss_trackers, *task_metrics]
+        return [self.loss_tracker, self.task_loss_tracker, *task_metrics]
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         """Configures the model for training.

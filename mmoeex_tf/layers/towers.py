@@ -1,6 +1,7 @@
 """Task-specific towers and heads, batched over tasks."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from mmoeex_tf.errors import MMoEExError
@@ -185,8 +186,10 @@ class TaskHeads(keras.layers.Layer):
             if is_sequence and not per_step:
                 hidden = pool_steps(hidden, pooling, steps)
             outputs = grouped_dense(hidden, kernel) + bias
-            for position, index in enumerate(members):
-                logits[index] = outputs[..., position, :]
+            # One unstack, whose gradient is one stack: slicing each task out
+            # separately would cost a full-size gradient tensor per task.
+            for index, task_logits in zip(members, tf.unstack(outputs, axis=-2)):
+                logits[index] = task_logits
         return logits
 
     def get_config(self):
