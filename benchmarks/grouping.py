@@ -22,8 +22,7 @@ import tensorflow as tf
 
 import mmoeex_tf as mt
 from mmoeex_tf.datasets import load_tox21, load_toxcast
-from mmoeex_tf.evaluation import score_model
-from mmoeex_tf.grouping import fit_grouped, group_tasks
+from mmoeex_tf.grouping_report import compare_groupings
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "moleculenet"
 LOADERS = {
@@ -38,7 +37,7 @@ def quiet(tasks):
 
 
 def build_mmoeex(tasks, seed=0):
-    """The architecture used for every multi-task model compared."""
+    """The architecture of every model compared (single-task: one task)."""
     model = mt.MMoEExModel(
         tasks,
         mt.DenseExperts(8, 64, dropout=0.2, seed=seed),
@@ -50,103 +49,12 @@ def build_mmoeex(tasks, seed=0):
     return model
 
 
-def build_single(tasks, seed=0):
-    """One MLP per task (single-task baseline), same expert width."""
-    model = mt.shared_bottom(tasks, [64], dropout=0.2, seed=seed, tower_units=[16])
-    model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4))
-    return model
-
-
-def fit_options(data, names, epochs):
-    """`fit` arguments: early stopping on validation loss, best weights kept."""
-    x_val, y_val = data.split("val")
-    return {
-        "validation_data": (x_val, {n: y_val[n] for n in names}),
-        "epochs": epochs,
-        "batch_size": 128,
-        "verbose": 0,
-        "callbacks": [
-            keras.callbacks.EarlyStopping(
-                patience=3, restore_best_weights=True, monitor="val_loss"
-            )
-        ],
-    }
-
-
-def mean_score(scores):
-    values = [v for v in scores.values() if not np.isnan(v)]
-    return float(np.mean(values)), len(values)
-
-
-def compare(data, group_counts, epochs, single_task):
-    """Trains every setting and returns per-task test AUCs by setting."""
-    tasks = quiet(data.tasks)
-    names = [t.name for t in tasks]
-    x, y = data.split("train")
-    x_test, y_test = data.split("test")
-    x_val, y_val = data.split("val")
-    results, seconds = {}, {}
-
-    start = time.perf_counter()
-    all_in_one = build_mmoeex(tasks)
-    all_in_one.fit(x, y, **fit_options(data, names, epochs))
-    results["all-in-one"] = score_model(all_in_one, x_test, y_test)
-    seconds["all-in-one"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    joint = mt.shared_bottom(tasks, [128], dropout=0.2, tower_units=[])
-    joint.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4))
-    joint.fit(x, y, **fit_options(data, names, epochs))
-    best = None
-    for count in group_counts:
-        grouping = group_tasks(joint, count)
-        grouped, _ = fit_grouped(
-            grouping, tasks, build_mmoeex, x, y, **fit_options(data, names, epochs)
-        )
-        val_mean, _ = mean_score(score_model(grouped, x_val, y_val))
-        print(f"  {count} groups: validation mean ROC-AUC {val_mean:.4f}", flush=True)
-        if best is None or val_mean > best[0]:
-            best = (val_mean, count, grouped, grouping)
-    _, count, grouped, grouping = best
-    results[f"grouped ({count} groups)"] = score_model(grouped, x_test, y_test)
-    seconds[f"grouped ({count} groups)"] = time.perf_counter() - start
-
-    if single_task:
-        start = time.perf_counter()
-        scores = {}
-        for task in tasks:
-            model = build_single([task])
-            model.fit(
-                x, {task.name: y[task.name]}, **fit_options(data, [task.name], epochs)
-            )
-            scores.update(score_model(model, x_test, y_test))
-        results["single-task"] = scores
-        seconds["single-task"] = time.perf_counter() - start
-    return results, seconds, grouping
-
-
-def report(name, data, results, seconds, grouping):
+def report(name, data, comparison):
     print(f"\n### {name}: {len(data.tasks)} tasks, test split\n")
-    print(
-        "| setting | mean test ROC-AUC | tasks scored | worse than single-task | train s |"
-    )
-    print("|---|---|---|---|---|")
-    single = results.get("single-task")
-    for setting, scores in results.items():
-        mean, count = mean_score(scores)
-        if single is None or setting == "single-task":
-            negative = "n/a"
-        else:
-            pairs = [
-                (scores[n], single[n])
-                for n in scores
-                if not (np.isnan(scores[n]) or np.isnan(single[n]))
-            ]
-            negative = f"{sum(a < b for a, b in pairs)} of {len(pairs)}"
-        print(
-            f"| {setting} | {mean:.4f} | {count} | {negative} | {seconds[setting]:.0f} |"
-        )
-    sizes = sorted(len(g) for g in grouping.groups)
+    print("Validation mean ROC-AUC by number of groups:", comparison.validation)
+    print()
+    print(comparison.table().to_string(index=False))
+    sizes = sorted(len(g) for g in comparison.grouping.groups)
     print(f"\nGroup sizes: {sizes}")
 
 
@@ -200,10 +108,10 @@ def main():
     if args.data:
         loader, file = LOADERS[args.data]
         data = loader(DATA / file)
-        results, seconds, grouping = compare(
-            data, args.groups, args.epochs, args.single_task
+        comparison = compare_groupings(
+            data, build_mmoeex, args.groups, args.epochs, 128, args.single_task
         )
-        report(args.data, data, results, seconds, grouping)
+        report(args.data, data, comparison)
     if args.step_times:
         step_times(args.step_times)
 

@@ -14,10 +14,11 @@ import argparse
 import dataclasses
 import pathlib
 import sys
+import time
 
 import pandas as pd
 
-from mmoeex_tf import export, training
+from mmoeex_tf import export, grouping_report, training
 from mmoeex_tf.config import (
     EXPERT_KINDS,
     MODELS,
@@ -173,25 +174,71 @@ def _add_tune_command(commands):
         help="search hyperparameters with Keras Tuner, export the best model",
         description=(
             "Search MMoEEx hyperparameters with Keras Tuner on a data set, "
-            "then save and export the best model. Needs the tuning extra: "
-            "pip install 'mmoeex_tf[tuning]'."
+            "then save and export the best model."
         ),
     )
     _add_config_option(tune)
     _add_run_options(tune, with_output=False)
-    try:
-        from mmoeex_tf import tuning
-    except ModuleNotFoundError as err:
-        if err.name != "keras_tuner":
-            raise
-        tune.set_defaults(handler=_tuning_missing)
-        return
+    from mmoeex_tf import tuning
+
     tuning.add_tune_arguments(tune)
     tune.set_defaults(handler=lambda args: tuning.run_tune(run_config(args), args))
 
 
-def _tuning_missing(args):
-    raise MMoEExError("mmoeex tune needs Keras Tuner: pip install 'mmoeex_tf[tuning]'.")
+def _add_group_command(commands):
+    group = commands.add_parser(
+        "group",
+        help="group tasks by head-weight similarity, compare with all-in-one",
+        description=(
+            "Train all tasks jointly, group them by the similarity of their "
+            "head weights (Shiri and Sun), train one model per group and "
+            "compare it on the test split with one model for all tasks (and, "
+            "with --single-task, one model per task). Writes summary.csv, "
+            "task_scores.csv, groups.txt and similarity.png. The model options "
+            "describe every model trained."
+        ),
+    )
+    _add_config_option(group)
+    _add_run_options(group)
+    group.add_argument(
+        "--groups",
+        type=int,
+        nargs="+",
+        default=[2, 4, 8],
+        metavar="N",
+        help="candidate numbers of groups, chosen on validation (2 4 8)",
+    )
+    group.add_argument(
+        "--single-task", action="store_true", help="also train one model per task"
+    )
+    group.set_defaults(handler=_group)
+
+
+def _group(args):
+    config = run_config(args)
+    default = f"runs/{config.data}-group-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder = training.new_output_folder(
+        dataclasses.replace(config, output=config.output or default)
+    )
+    data = training.load_data(
+        config.data,
+        config.data_path,
+        config.data_options,
+        config.limit_rows,
+        config.seed,
+    )
+
+    def build(tasks):
+        return training.build_model(config, tasks, data.x["train"].shape[1:])
+
+    comparison = grouping_report.compare_groupings(
+        data, build, args.groups, config.epochs, config.batch_size, args.single_task
+    )
+    with training.staged_folder(folder) as staging:
+        grouping_report.write_report(comparison, staging)
+    print(comparison.table().to_string(index=False))
+    print(f"Groups: {[len(g) for g in comparison.grouping.groups]}; folder: {folder}")
+    return 0
 
 
 def _add_model_and_data(parser):
@@ -262,6 +309,7 @@ def build_parser():
     export.add_export_arguments(exporter)
     exporter.set_defaults(handler=export.run_export)
     _add_tune_command(commands)
+    _add_group_command(commands)
     return parser
 
 

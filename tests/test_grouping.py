@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 import mmoeex_tf as mt
@@ -106,3 +107,48 @@ def test_grouped_model_keeps_task_order_and_round_trips(tmp_path):
         np.testing.assert_array_equal(reloaded[name], outputs[name])
     with pytest.raises(MMoEExError, match="exactly one member"):
         GroupedModel(grouped.members[:1], list(y))
+
+
+def test_group_command_compares_settings(tmp_path, shared_data):
+    from mmoeex_tf.cli import main
+
+    output = tmp_path / "grouping"
+    code = main(
+        [
+            "group",
+            "--data",
+            "tox21",
+            "--data-path",
+            str(shared_data / "moleculenet" / "tox21.csv"),
+            "--limit-rows",
+            "1500",
+            "--epochs",
+            "2",
+            "--experts",
+            "2",
+            "--expert-units",
+            "8",
+            "--groups",
+            "2",
+            "3",
+            "--single-task",
+            "--output",
+            str(output),
+        ]
+    )
+    assert code == 0
+    assert {p.name for p in output.iterdir()} == {
+        "summary.csv",
+        "task_scores.csv",
+        "groups.txt",
+        "similarity.png",
+    }
+    summary = pd.read_csv(output / "summary.csv")
+    assert summary["setting"].iloc[0] == "all-in-one"
+    assert summary["setting"].iloc[2] == "single-task"
+    assert summary["tasks scored"].tolist() == [12, 12, 12]
+    groups = (output / "groups.txt").read_text().splitlines()
+    assert len(groups) in (2, 3)
+    assert sorted(n for line in groups for n in line.split(", ")) == sorted(
+        pd.read_csv(output / "task_scores.csv", index_col=0).index
+    )
