@@ -220,13 +220,7 @@ def _group(args):
     folder = training.new_output_folder(
         dataclasses.replace(config, output=config.output or default)
     )
-    data = training.load_data(
-        config.data,
-        config.data_path,
-        config.data_options,
-        config.limit_rows,
-        config.seed,
-    )
+    data = training.load_run_data(config)
 
     def build(tasks):
         return training.build_model(config, tasks, data.x["train"].shape[1:])

@@ -71,6 +71,17 @@ def load_data(name, path=None, options=None, limit_rows=None, seed=0):
     return dataclasses.replace(data, x=x, y=y)
 
 
+def load_run_data(config):
+    """Loads the data set a `RunConfig` names, with its options and row limit."""
+    return load_data(
+        config.data,
+        config.data_path,
+        config.data_options,
+        config.limit_rows,
+        config.seed,
+    )
+
+
 def build_model(config, tasks, input_shape):
     """Builds and compiles the model a config describes.
 
@@ -445,13 +456,7 @@ def run(config, callbacks=(), verbose=1):
     """
     folder = new_output_folder(config)
     config = dataclasses.replace(config, output=str(folder))
-    data = load_data(
-        config.data,
-        config.data_path,
-        config.data_options,
-        config.limit_rows,
-        config.seed,
-    )
+    data = load_run_data(config)
     if verbose:
         print(data.summary())
     keras.utils.set_random_seed(config.seed)

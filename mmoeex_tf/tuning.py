@@ -239,13 +239,7 @@ def search(
     Returns:
         The tuner, its search done.
     """
-    data = training.load_data(
-        config.data,
-        config.data_path,
-        config.data_options,
-        config.limit_rows,
-        config.seed,
-    )
+    data = training.load_run_data(config)
     hypermodel = MMoEExHyperModel(
         data.tasks,
         data.x["train"].shape[1:],
