@@ -45,8 +45,9 @@ def _events(run_dir):
     return events
 
 
-def test_tensorboard_logs_every_per_task_loss_and_metric(tmp_path):
-    history = (
+def _fit_two_epochs(callbacks):
+    """Fits a fresh model for two epochs with validation; returns the history."""
+    return (
         _model()
         .fit(
             X,
@@ -55,10 +56,14 @@ def test_tensorboard_logs_every_per_task_loss_and_metric(tmp_path):
             epochs=2,
             batch_size=32,
             verbose=0,
-            callbacks=[keras.callbacks.TensorBoard(tmp_path)],
+            callbacks=callbacks,
         )
         .history
     )
+
+
+def test_tensorboard_logs_every_per_task_loss_and_metric(tmp_path):
+    history = _fit_two_epochs([keras.callbacks.TensorBoard(tmp_path)])
     for run, prefix in (("train", ""), ("validation", "val_")):
         events = _events(tmp_path / run)
         for task in TASKS:
@@ -109,19 +114,7 @@ def test_mean_task_metric_logs_the_mean_over_tasks_on_validation_epochs():
         MeanTaskMetric(TASKS, "auc"),
         MeanTaskMetric(TASKS, "loss"),
     ]
-    history = (
-        _model()
-        .fit(
-            X,
-            Y,
-            validation_data=(X, Y),
-            epochs=2,
-            batch_size=32,
-            verbose=0,
-            callbacks=callbacks,
-        )
-        .history
-    )
+    history = _fit_two_epochs(callbacks)
     for epoch in range(2):
         logs = {key: values[epoch] for key, values in history.items()}
         assert logs["val_mean_score"] == pytest.approx(validation_score(TASKS, logs))

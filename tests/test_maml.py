@@ -206,14 +206,19 @@ def test_second_order_gradient_matches_finite_differences(experts, float64):
     assert first_order_error / np.linalg.norm(analytic) > 1e-2
 
 
+def assert_train_alike(reference, other, epochs, rtol, atol):
+    """Starts `other` from `reference`'s weights, trains both, compares."""
+    other.set_weights(reference.get_weights())
+    for model in (reference, other):
+        model.fit(X, Y, epochs=epochs, batch_size=40, shuffle=False, verbose=0)
+    for want, got in zip(reference.get_weights(), other.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+
+
 def test_zero_inner_lr_is_joint_training():
     joint = dense_model(None)
     maml = dense_model(MAMLMTL(inner_lr=0.0, split_ratio=None))
-    maml.set_weights(joint.get_weights())
-    for model in (joint, maml):
-        model.fit(X, Y, epochs=2, batch_size=40, shuffle=False, verbose=0)
-    for want, got in zip(joint.get_weights(), maml.get_weights()):
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert_train_alike(joint, maml, epochs=2, rtol=1e-6, atol=1e-7)
 
 
 def test_computing_the_loss_leaves_the_variables_alone():
@@ -247,11 +252,7 @@ def test_batched_and_looped_outer_passes_agree(inner_weights):
         dense_model(MAMLMTL(0.3, inner_weights=inner_weights, outer=o), dropout=0.2)
         for o in ("loop", "batched")
     )
-    batched.set_weights(looped.get_weights())
-    for model in (looped, batched):
-        model.fit(X, Y, epochs=1, batch_size=40, shuffle=False, verbose=0)
-    for want, got in zip(looped.get_weights(), batched.get_weights()):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert_train_alike(looped, batched, epochs=1, rtol=1e-5, atol=1e-6)
 
 
 def test_default_inner_lr_follows_the_optimizer_without_retracing():
