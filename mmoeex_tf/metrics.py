@@ -98,10 +98,11 @@ class TaskMeans(keras.metrics.Metric):
         )
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
-    def update_state(self, values):
-        """Adds one `(tasks,)` vector of values."""
-        self.totals.assign_add(tf.cast(values, self.totals.dtype))
-        self.count.assign_add(1.0)
+    def update_state(self, values, weight=1.0):
+        """Adds one `(tasks,)` vector of values, counted `weight` times."""
+        weight = tf.cast(weight, self.totals.dtype)
+        self.totals.assign_add(tf.cast(values, self.totals.dtype) * weight)
+        self.count.assign_add(weight)
 
     def result(self):
         means = tf.math.divide_no_nan(self.totals, self.count)

@@ -11,7 +11,13 @@ from mmoeex_tf.layers.experts import DenseExperts
 from mmoeex_tf.layers.mixture import MMoEEx
 from mmoeex_tf.layers.towers import TaskHeads, TaskTowers
 from mmoeex_tf.metrics import TaskMeans, TaskMetrics
-from mmoeex_tf.optimization import JointTraining
+from mmoeex_tf.non_finite import (
+    NonFiniteMonitor,
+    all_finite,
+    apply_if_finite,
+    check_policy,
+)
+from mmoeex_tf.optimization import JointTraining, num_replicas
 from mmoeex_tf.optimization import sum_over_replicas as _sum_over_replicas
 from mmoeex_tf.tasks import check_tasks
 
@@ -99,6 +105,8 @@ class MMoEExModel(keras.Model):
         }
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.task_loss_tracker = TaskMeans(self.task_names, suffix="loss")
+        self.non_finite_tracker = keras.metrics.Sum(name="non_finite_steps")
+        self.non_finite = "skip"
         self._loss_groups = losses.loss_groups(self.tasks)
         self._stacked_losses = [
             losses.StackedLoss([self.tasks[i] for i in group])
@@ -221,9 +229,15 @@ class MMoEExModel(keras.Model):
         x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
         labels, weights = self.prepare_batch(x, y, sample_weight)
         result = self.optimization.compute_gradients(self, x, labels, weights)
-        self.optimizer.apply_gradients(zip(result.gradients, self.trainable_variables))
+        finite = all_finite(result.loss, result.gradients, self.optimizer)
+        apply_if_finite(
+            self.optimizer, result.gradients, self.trainable_variables, finite
+        )
+        # Every replica adds its share, so the count is the global one.
+        skipped = 1.0 - tf.cast(finite, tf.float32)
+        self.non_finite_tracker.update_state(skipped / num_replicas())
         return self._update_metrics(
-            result.loss, result.task_losses, labels, weights, result.logits
+            result.loss, result.task_losses, labels, weights, result.logits, finite
         )
 
     def test_step(self, data):
@@ -234,27 +248,54 @@ class MMoEExModel(keras.Model):
         loss = self.combine_task_losses(task_losses)
         return self._update_metrics(loss, task_losses, labels, weights, logits)
 
-    def _update_metrics(self, loss, task_losses, labels, weights, logits):
-        self.loss_tracker.update_state(_sum_over_replicas(loss))
-        self.task_loss_tracker.update_state(_sum_over_replicas(task_losses))
+    def _update_metrics(self, loss, task_losses, labels, weights, logits, finite=True):
+        """Updates the metrics; a step that is not `finite` counts for none."""
+        keep = tf.cast(finite, tf.float32)
+        self.loss_tracker.update_state(
+            _sum_over_replicas(tf.where(finite, loss, 0.0)), sample_weight=keep
+        )
+        self.task_loss_tracker.update_state(
+            _sum_over_replicas(tf.where(finite, task_losses, 0.0)), keep
+        )
         for task, metrics in zip(self.tasks, self.task_metrics):
             if metrics.metrics:
-                outputs = losses.activate(task, logits[task.name])
-                metrics.update(labels[task.name], weights[task.name], outputs)
+                task_logits = tf.where(finite, logits[task.name], 0.0)
+                outputs = losses.activate(task, task_logits)
+                task_weights = weights[task.name]
+                task_weights *= tf.cast(keep, task_weights.dtype)
+                metrics.update(labels[task.name], task_weights, outputs)
         return self.get_metrics_result()
 
     @property
     def metrics(self):
         task_metrics = [m for group in self.task_metrics for m in group.metrics]
-        return [self.loss_tracker, self.task_loss_tracker, *task_metrics]
+        return [
+            self.loss_tracker,
+            self.task_loss_tracker,
+            *task_metrics,
+            self.non_finite_tracker,
+        ]
 
-    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+    def compile(
+        self, optimizer="adam", loss=None, metrics=None, non_finite="skip", **kwargs
+    ):
         """Configures the model for training.
 
         Losses and metrics come from the tasks, so `loss` and `metrics` must
         stay `None`; every other `keras.Model.compile` argument works as
         usual (`optimizer`, `jit_compile`, `steps_per_execution`, ...).
+
+        Args:
+            optimizer: The optimizer.
+            loss: Must be `None`.
+            metrics: Must be `None`.
+            non_finite: What a training step with a NaN or infinite loss or
+                gradient does: `"skip"` its update and count it (logged as
+                `non_finite_steps`), or also `"stop"` training after it
+                (see `mmoeex_tf.non_finite`). It is saved with the model.
+            **kwargs: Further `keras.Model.compile` arguments.
         """
+        self.non_finite = check_policy(non_finite)
         for name, value in (("loss", loss), ("metrics", metrics)):
             if value is not None:
                 raise MMoEExError(
@@ -269,6 +310,13 @@ class MMoEExModel(keras.Model):
                 )
         super().compile(optimizer=optimizer, **kwargs)
 
+    def get_compile_config(self):
+        """The compile arguments to save, `non_finite` among them."""
+        config = super().get_compile_config()
+        if config is not None:
+            config["non_finite"] = self.non_finite
+        return config
+
     def compile_from_config(self, config):
         """Re-compiles a loaded model from its saved compile config."""
         self.compile(**keras.saving.deserialize_keras_object(config))
@@ -280,13 +328,18 @@ class MMoEExModel(keras.Model):
     ):
         """`keras.Model.fit`, with the data checked first when in memory.
 
-        The optimization's callbacks (a balancer's epoch hook) are added to
-        `callbacks`.
+        The optimization's callbacks (a balancer's epoch hook) and a
+        `NonFiniteMonitor` are put before `callbacks`, so that those see
+        (and checkpoint) the state after the epoch's updates.
         """
         self._check_in_memory(x, y)
         if isinstance(validation_data, tuple):
             self._check_in_memory(*validation_data[:2])
-        callbacks = [*(callbacks or []), *self.optimization.callbacks()]
+        callbacks = [
+            *self.optimization.callbacks(),
+            NonFiniteMonitor(self.non_finite),
+            *(callbacks or []),
+        ]
         return super().fit(
             x,
             y,
