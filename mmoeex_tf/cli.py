@@ -1,6 +1,7 @@
 """The `mmoeex` command: train, evaluate and inspect multi-task models.
 
     mmoeex train [--config FILE] [options]
+    mmoeex train --resume DIR
     mmoeex evaluate MODEL --data NAME [--data-path PATH] [--split test]
     mmoeex diversity MODEL --data NAME [--data-path PATH] [--output DIR]
     mmoeex export MODEL [--name NAME] [--version N] [--base-dir DIR]
@@ -149,6 +150,12 @@ def _add_run_options(parser, with_output=True):
     option("--batch-size", "batch_size", "examples per step", type=int, metavar="B")
     option("--epochs", "epochs", "passes over the training data", type=int, metavar="N")
     option("--seed", "seed", "random seed", type=int, metavar="S")
+    option(
+        "--non-finite",
+        "non_finite",
+        "a step with a NaN/inf loss or gradient: skip (and count) or stop",
+        metavar="POLICY",
+    )
     if with_output:
         option(
             "--output",
@@ -265,10 +272,17 @@ def build_parser():
             "metrics.csv, history.csv, learning_curves.png, config.yaml. "
             "Without options: MMoEEx on the bundled census3 data. Ctrl-C "
             "stops training, keeps the best weights so far and still writes "
-            "the folder (exit code 130)."
+            "the folder (exit code 130). A checkpoint is kept after every "
+            "epoch: --resume continues a run that was killed."
         ),
     )
     _add_config_option(train)
+    train.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the killed run in DIR from its last checkpoint, with its "
+        "saved config (no other run option)",
+    )
     train.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar or summary"
     )
@@ -315,7 +329,19 @@ def run_config(args):
 
 
 def _train(args):
-    run = training.run(run_config(args), verbose=0 if args.quiet else 1)
+    verbose = 0 if args.quiet else 1
+    if args.resume is None:
+        run = training.run(run_config(args), verbose=verbose)
+    else:
+        given = [key for key in vars(args) if key in CONFIG_KEYS] + (
+            ["config"] if args.config else []
+        )
+        if given:
+            raise MMoEExError(
+                f"--resume continues a run with its saved config; do not pass "
+                f"{', '.join('--' + key.replace('_', '-') for key in given)}."
+            )
+        run = training.resume(args.resume, verbose=verbose)
     result = run.result
     if result.best_epoch is None:
         where = "of the initial weights (no epoch finished)"
@@ -327,6 +353,13 @@ def _train(args):
     print(f"\nTest metrics {where}, {result.seconds:.0f} s of training:")
     print(training.format_scores(run.scores["test"]))
     print(f"Run folder: {run.folder}")
+    skipped = int(result.history["non_finite_steps"].sum())
+    if skipped:
+        print(
+            f"warning: {skipped} training step(s) had a NaN or infinite loss or "
+            "gradient and were skipped",
+            file=sys.stderr,
+        )
     if result.interrupted:
         print(
             "interrupted: outputs written with the best weights so far", file=sys.stderr

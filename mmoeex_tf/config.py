@@ -15,6 +15,7 @@ import yaml
 
 from mmoeex_tf.datasets import DATASETS
 from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.non_finite import POLICIES as NON_FINITE
 
 MODELS = ("mmoeex", "mmoe", "shared-bottom", "single-task")
 EXPERT_KINDS = ("dense", "lstm", "gru", "conv1d")
@@ -54,6 +55,8 @@ class RunConfig:
         epochs: Number of passes over the training data.
         seed: Seed of the weights, the expert assignment, the shuffling and
             the row subset.
+        non_finite: A training step with a NaN or infinite loss or gradient
+            is skipped (`"skip"`) or also stops training (`"stop"`).
         output: Output folder; `None` means
             `runs/<data>-<model>-<timestamp>`.
     """
@@ -78,6 +81,7 @@ class RunConfig:
     batch_size: int = 512
     epochs: int = 12
     seed: int = 0
+    non_finite: str = "skip"
     output: str | None = None
 
     def __post_init__(self):
@@ -102,6 +106,7 @@ class RunConfig:
             "batch_size": _positive_int,
             "epochs": _positive_int,
             "seed": _natural_int,
+            "non_finite": lambda v: _choice(v, NON_FINITE),
             "output": lambda v: _optional(v, _string),
         }
         for name, check in checks.items():
@@ -186,10 +191,14 @@ def read_config_file(path):
     return values
 
 
+def config_yaml(config):
+    """A config as YAML text, readable by `read_config_file`."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
 def write_config_file(config, path):
     """Writes a config as YAML, readable by `read_config_file`."""
-    text = yaml.safe_dump(config.to_dict(), sort_keys=False)
-    pathlib.Path(path).write_text(text, encoding="utf-8")
+    pathlib.Path(path).write_text(config_yaml(config), encoding="utf-8")
 
 
 def _yaml_problem(error):

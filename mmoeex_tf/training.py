@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mmoeex_tf import baselines, datasets
+from mmoeex_tf.checkpoints import EpochCheckpoint, Progress, RunCheckpoints
 from mmoeex_tf.config import RunConfig, write_config_file
 from mmoeex_tf.datasets.base import SPLITS
 from mmoeex_tf.errors import MMoEExError
@@ -135,7 +136,8 @@ def build_model(config, tasks, input_shape):
     model.compile(
         optimizer=keras.optimizers.AdamW(
             config.learning_rate, weight_decay=config.weight_decay
-        )
+        ),
+        non_finite=config.non_finite,
     )
     return model
 
@@ -200,23 +202,24 @@ class BestWeights(keras.callbacks.Callback):
         best_epoch: 1-based epoch of the best score (`None` before the
             first epoch ends).
         best_score: That score.
+        best_weights: That epoch's `model.get_weights()`.
     """
 
     def __init__(self, tasks):
         super().__init__()
         self.tasks = tasks
-        self.best_epoch, self.best_score, self._weights = None, -math.inf, None
+        self.best_epoch, self.best_score, self.best_weights = None, -math.inf, None
 
     def on_epoch_end(self, epoch, logs=None):
         score = validation_score(self.tasks, logs or {})
         if score > self.best_score:
             self.best_epoch, self.best_score = epoch + 1, score
-            self._weights = self.model.get_weights()
+            self.best_weights = self.model.get_weights()
 
     def restore(self):
         """Puts the best weights back into the model, if an epoch ended."""
-        if self._weights is not None:
-            self.model.set_weights(self._weights)
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
 
 
 @dataclasses.dataclass
@@ -229,7 +232,7 @@ class TrainResult:
             interrupted before the first epoch ended).
         best_score: Its `validation_score`.
         interrupted: Whether training was stopped by Ctrl-C.
-        seconds: Wall time of the training.
+        seconds: Wall time of the training (all sessions of a resumed run).
     """
 
     history: pd.DataFrame
@@ -239,11 +242,13 @@ class TrainResult:
     seconds: float
 
 
-def train(model, data, config, callbacks=(), verbose=1):
+def train(model, data, config, callbacks=(), verbose=1, checkpoints=None):
     """Trains a model and leaves it with its best epoch's weights.
 
-    Ctrl-C (`KeyboardInterrupt`) during training ends it early; the best
-    weights so far are kept and `interrupted` is set.
+    Epoch `e` visits the training rows in an order drawn from
+    `(config.seed, e)` (`MultiTaskData.shuffled_epochs`). Ctrl-C
+    (`KeyboardInterrupt`) during training ends it early; the best weights
+    so far are kept and `interrupted` is set.
 
     Args:
         model: A compiled `MMoEExModel`.
@@ -251,30 +256,58 @@ def train(model, data, config, callbacks=(), verbose=1):
         config: The `RunConfig` (batch size, epochs, seed).
         callbacks: Further Keras callbacks.
         verbose: Keras `fit` verbosity (1 shows a progress bar).
+        checkpoints: A `RunCheckpoints` to save a checkpoint after every
+            epoch to; when it already holds one, training resumes from it
+            and ends as a run that never stopped would.
 
     Returns:
         A `TrainResult`.
     """
     best = BestWeights(model.tasks)
     history = keras.callbacks.History()
-    interrupted = False
+    done = Progress(0, None, -math.inf, None, [], 0.0)
+    if checkpoints is not None and checkpoints.exists():
+        done = checkpoints.restore(model)
+        best.best_epoch, best.best_score = done.best_epoch, done.best_score
+        best.best_weights = done.best_weights
     start = time.perf_counter()
+
+    def progress():
+        rows = pd.DataFrame(history.history).to_dict("records")
+        return Progress(
+            epochs_done=done.epochs_done + len(rows),
+            best_epoch=best.best_epoch,
+            best_score=best.best_score,
+            best_weights=best.best_weights,
+            history=done.history + rows,
+            seconds=done.seconds + time.perf_counter() - start,
+        )
+
+    saving = [] if checkpoints is None else [EpochCheckpoint(checkpoints, progress)]
+    dataset, steps = data.shuffled_epochs(
+        "train", config.batch_size, config.seed, config.epochs, done.epochs_done
+    )
+    interrupted = False
     try:
         model.fit(
-            data.tf_dataset("train", config.batch_size, shuffle=True, seed=config.seed),
-            validation_data=data.tf_dataset("val", config.batch_size),
+            dataset,
+            steps_per_epoch=steps,
+            initial_epoch=done.epochs_done,
             epochs=config.epochs,
+            validation_data=data.tf_dataset("val", config.batch_size),
             shuffle=False,  # the dataset shuffles itself
-            callbacks=[history, best, *callbacks],
+            callbacks=[history, best, *callbacks, *saving],
             verbose=verbose,
         )
     except KeyboardInterrupt:
         interrupted = True
-    seconds = time.perf_counter() - start
     best.restore()
-    logs = pd.DataFrame(getattr(history, "history", {}))
+    final = progress()
+    logs = pd.DataFrame(final.history)
     logs.insert(0, "epoch", np.arange(1, len(logs) + 1))
-    return TrainResult(logs, best.best_epoch, best.best_score, interrupted, seconds)
+    return TrainResult(
+        logs, best.best_epoch, best.best_score, interrupted, final.seconds
+    )
 
 
 def evaluate(model, data, split, batch_size=512):
@@ -410,9 +443,14 @@ def new_output_folder(config):
     default = f"runs/{config.data}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     folder = pathlib.Path(config.output or default)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        hint = (
+            f"; continue its run with 'mmoeex train --resume {folder}'"
+            if RunCheckpoints(folder).exists()
+            else ""
+        )
         raise MMoEExError(
             f"Output folder {str(folder)!r} already exists and is not empty; "
-            "choose another --output."
+            f"choose another --output{hint}."
         )
     return folder
 
@@ -440,7 +478,11 @@ def run(config, callbacks=(), verbose=1):
     The folder gets `model.keras` (weights of the best epoch), `config.yaml`
     (the resolved config), `history.csv`, `learning_curves.png`,
     `metrics.csv` (per split and task) and `metrics.json` (the same, plus
-    the best epoch, the epochs run, the training time and `interrupted`).
+    the best epoch, the epochs run, the training time, `interrupted` and
+    the number of skipped non-finite steps). While training, a checkpoint
+    is kept in its `checkpoint/` after every epoch (see
+    `mmoeex_tf.checkpoints`); `resume` continues a run that was killed, and
+    the checkpoint is deleted once the results are written.
 
     Args:
         config: A `RunConfig`.
@@ -456,17 +498,48 @@ def run(config, callbacks=(), verbose=1):
     """
     folder = new_output_folder(config)
     config = dataclasses.replace(config, output=str(folder))
+    return _run(folder, config, callbacks, verbose)
+
+
+def resume(folder, callbacks=(), verbose=1):
+    """Continues a run that stopped, from its last checkpoint.
+
+    The run's config is read from the checkpoint; with the same data and
+    machine the run ends with the weights, history and metrics of a run
+    that never stopped (`tests/test_checkpoints.py` kills one with SIGKILL
+    and compares).
+
+    Args:
+        folder: The run folder.
+        callbacks: Further Keras callbacks.
+        verbose: As for `run`.
+
+    Returns:
+        A `Run`.
+
+    Raises:
+        MMoEExError: if the folder has no checkpoint (not a run folder, or
+            the run finished or stopped before its first epoch ended), or
+            the checkpoint cannot be read.
+    """
+    config = RunCheckpoints(folder).config()
+    return _run(pathlib.Path(folder), config, callbacks, verbose)
+
+
+def _run(folder, config, callbacks, verbose):
     data = load_run_data(config)
     if verbose:
         print(data.summary())
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, data.tasks, data.x["train"].shape[1:])
+    checkpoints = RunCheckpoints(folder, config)
     with staged_folder(folder) as staging:
-        result = train(model, data, config, callbacks, verbose)
+        result = train(model, data, config, callbacks, verbose, checkpoints)
         scores = {
             split: evaluate(model, data, split, config.batch_size) for split in SPLITS
         }
         _write_run(staging, model, config, result, scores)
+    checkpoints.remove()
     return Run(folder, config, result, scores)
 
 
@@ -483,6 +556,7 @@ def _write_run(folder, model, config, result, scores):
         "validation_score": result.best_score,
         "epochs_run": len(result.history),
         "interrupted": result.interrupted,
+        "non_finite_steps": int(result.history["non_finite_steps"].sum()),
         "train_seconds": round(result.seconds, 2),
         "metrics": scores,
     }

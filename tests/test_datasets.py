@@ -166,6 +166,23 @@ def test_tf_dataset_and_summary(census):
         census.split("validation")
 
 
+def test_shuffled_epochs_depend_on_seed_and_epoch_only(census):
+    def epochs(first_epoch, seed=3):
+        dataset, steps = census.shuffled_epochs("val", 1024, seed, 3, first_epoch)
+        batches = [y["income"].numpy() for _, y in dataset]
+        return steps, [np.concatenate(batches[i : i + steps]) for i in (0, steps)]
+
+    steps, (epoch_0, epoch_1) = epochs(0)
+    _, (resumed_epoch_1, resumed_epoch_2) = epochs(1)
+    labels = census.split("val")[1]["income"]
+    assert steps == -(-len(labels) // 1024)
+    np.testing.assert_array_equal(epoch_1, resumed_epoch_1)
+    for epoch in (epoch_0, epoch_1, resumed_epoch_2):  # whole permutations
+        assert len(epoch) == len(labels) and epoch.sum() == labels.sum()
+    assert not np.array_equal(epoch_0, epoch_1)
+    assert not np.array_equal(epoch_1, epochs(1, seed=4)[1][0])
+
+
 # physio4
 
 

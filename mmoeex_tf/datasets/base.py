@@ -84,6 +84,46 @@ class MultiTaskData:
             dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
+    def shuffled_epochs(self, split, batch_size, seed, epochs, first_epoch=0):
+        """Shuffled batches of epochs `first_epoch` to `epochs - 1`, in one stream.
+
+        Epoch `e` visits the examples in a permutation drawn from `(seed, e)`
+        alone, so a run resumed at epoch `e` sees the same batches as a run
+        that never stopped. Pass the returned step count to `fit` as
+        `steps_per_epoch` (with `initial_epoch=first_epoch`).
+
+        Args:
+            split: `"train"`, `"val"` or `"test"`.
+            batch_size: Examples per batch; each epoch's last batch may be
+                smaller.
+            seed: Seed of the permutations.
+            epochs: One more than the last epoch's number.
+            first_epoch: Number of the first epoch.
+
+        Returns:
+            `(dataset, steps_per_epoch)`: the `(x, y)` batches of all the
+            epochs, and the number of batches in one.
+        """
+        x, y = self.split(split)
+        rows = len(x)
+
+        def epoch_order(epoch):
+            epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(rows, dtype=tf.int64), seed=epoch_seed
+            )
+            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+        orders = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_order)
+        examples = tf.data.Dataset.from_tensors((x, y)).repeat()
+        dataset = tf.data.Dataset.zip(examples, orders).map(
+            lambda examples, order: tf.nest.map_structure(
+                lambda values: tf.gather(values, order), examples
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        return dataset.prefetch(tf.data.AUTOTUNE), -(-rows // batch_size)
+
     def summary(self):
         """Describes the data set in a few lines of text.
 

@@ -1,0 +1,39 @@
+"""Starts `mmoeex train`'s run and kills its own process with SIGKILL.
+
+Used by `tests/test_checkpoints.py`:
+
+    python killed_run.py CONFIG OUTPUT EPOCH BATCH
+
+trains the run of the config file CONFIG into OUTPUT and sends SIGKILL to
+itself after batch BATCH of epoch EPOCH (both 0-based), mid-epoch, as a
+machine that kills the job would.
+"""
+
+import os
+import signal
+import sys
+
+import keras
+
+from mmoeex_tf import training
+from mmoeex_tf.config import RunConfig, read_config_file
+
+
+class KillAt(keras.callbacks.Callback):
+    """Sends SIGKILL to this process after one given batch."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at, self.epoch = (epoch, batch), None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+config_file, output, epoch, batch = sys.argv[1:]
+config = RunConfig.from_dict({**read_config_file(config_file), "output": output})
+training.run(config, callbacks=[KillAt(int(epoch), int(batch))], verbose=0)
