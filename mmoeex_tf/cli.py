@@ -362,7 +362,9 @@ def _train(args):
         )
     if result.interrupted:
         print(
-            "interrupted: outputs written with the best weights so far", file=sys.stderr
+            "interrupted: outputs written with the best weights so far; finish "
+            f"the run with 'mmoeex train --resume {run.folder}'",
+            file=sys.stderr,
         )
         return EXIT_INTERRUPTED
     return 0

@@ -481,8 +481,10 @@ def run(config, callbacks=(), verbose=1):
     the best epoch, the epochs run, the training time, `interrupted` and
     the number of skipped non-finite steps). While training, a checkpoint
     is kept in its `checkpoint/` after every epoch (see
-    `mmoeex_tf.checkpoints`); `resume` continues a run that was killed, and
-    the checkpoint is deleted once the results are written.
+    `mmoeex_tf.checkpoints`); `resume` continues a run that was killed or
+    interrupted. The checkpoint is deleted once the results of a finished
+    run are written; it stays after Ctrl-C, and after a failure while
+    writing the results, so that such a run can be resumed.
 
     Args:
         config: A `RunConfig`.
@@ -539,7 +541,8 @@ def _run(folder, config, callbacks, verbose):
             split: evaluate(model, data, split, config.batch_size) for split in SPLITS
         }
         _write_run(staging, model, config, result, scores)
-    checkpoints.remove()
+    if not result.interrupted:  # an interrupted run can still be resumed
+        checkpoints.remove()
     return Run(folder, config, result, scores)
 
 

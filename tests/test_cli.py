@@ -256,7 +256,12 @@ def test_a_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
     config = RunConfig.from_dict({**TINY, "output": str(tmp_path / "run")})
     with pytest.raises(OSError, match="disk full"):
         training.run(config, verbose=0)
-    assert only_entries(tmp_path) == []
+    # no partial output, only the checkpoint to finish the run from
+    assert only_entries(tmp_path / "run") == ["checkpoint"]
+    monkeypatch.undo()
+    finished = training.resume(tmp_path / "run", verbose=0)
+    assert set(only_entries(finished.folder)) == RUN_FILES
+    assert len(finished.result.history) == 1
 
 
 def test_ctrl_c_keeps_the_best_epoch_and_writes_outputs(tmp_path, monkeypatch, capsys):
@@ -270,8 +275,8 @@ def test_ctrl_c_keeps_the_best_epoch_and_writes_outputs(tmp_path, monkeypatch, c
 
     train = training.train
 
-    def train_with_ctrl_c(model, data, config, callbacks=(), verbose=1):
-        return train(model, data, config, [CtrlC()], verbose)
+    def train_with_ctrl_c(model, data, config, callbacks, verbose, checkpoints):
+        return train(model, data, config, [CtrlC()], verbose, checkpoints)
 
     monkeypatch.setattr(training, "train", train_with_ctrl_c)
     config = write_config(tmp_path / "c.yaml", {**TINY, "epochs": 3})
@@ -279,8 +284,8 @@ def test_ctrl_c_keeps_the_best_epoch_and_writes_outputs(tmp_path, monkeypatch, c
     assert (
         main(["train", "--config", str(config), "--output", str(output), "-q"]) == 130
     )
-    assert "interrupted" in capsys.readouterr().err
-    assert set(only_entries(output)) == RUN_FILES
+    assert f"--resume {output}" in capsys.readouterr().err
+    assert set(only_entries(output)) == RUN_FILES | {"checkpoint"}
     summary = json.loads((output / "metrics.json").read_text())
     assert summary["interrupted"] is True
     assert summary["epochs_run"] == summary["best_epoch"] == 1
@@ -288,6 +293,12 @@ def test_ctrl_c_keeps_the_best_epoch_and_writes_outputs(tmp_path, monkeypatch, c
     data = training.load_data("synthetic", options=TINY["data_options"])
     for task, values in training.evaluate(saved, data, "val").items():
         assert values == pytest.approx(summary["metrics"]["val"][task])
+    # the checkpoint of epoch 0 finishes the run, replacing the outputs
+    monkeypatch.setattr(training, "train", train)
+    assert main(["train", "--resume", str(output), "-q"]) == 0
+    assert set(only_entries(output)) == RUN_FILES
+    summary = json.loads((output / "metrics.json").read_text())
+    assert summary["interrupted"] is False and summary["epochs_run"] == 3
 
 
 def test_evaluate_errors(tmp_path, capsys):
