@@ -8,7 +8,9 @@ at its own adapted weights. The temporary weights are never written to the
 model: every forward pass runs the model statelessly on explicit weight
 tensors (`keras.StatelessScope`), and the inner gradients are computed under
 an outer gradient tape, so the second-order terms (the derivative of
-`theta_k` with respect to `theta`) are exact.
+`theta_k` with respect to `theta`) are exact. With `tasks_per_step=k` each
+step draws a set S of k of the T tasks and optimizes the unbiased estimate
+`(T / k) * sum_{j in S} lambda_j * L_j(theta_j)` instead.
 """
 
 import contextlib
@@ -21,7 +23,11 @@ import tensorflow as tf
 
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.experts import DenseExperts
-from mmoeex_tf.optimization import Optimization, StepResult, sum_over_replicas
+from mmoeex_tf.optimization import (
+    Optimization,
+    StepResult,
+    sum_over_replicas,
+)
 
 INNER_WEIGHTS = ("all", "shared")
 OUTER_MODES = ("auto", "loop", "batched")
@@ -71,13 +77,31 @@ class MAMLMTL(Optimization):
         outer: How the K outer passes run: `"loop"`, one pass per task;
             `"batched"`, one vectorized pass (`tf.vectorized_map`) over the
             K adapted weight sets; or `"auto"`, the faster of the two as
-            measured (`benchmarks/maml_speed.py`, `benchmarks/RESULTS.md`):
+            measured (`benchmarks/speed.py`, `benchmarks/RESULTS.md`):
             batched for `DenseExperts` without XLA, the loop otherwise
             (under `jit_compile=True` XLA turns the vectorized pass into a
             far slower program, and vectorized recurrent experts are slower
             than K passes).
         balancer: Task-loss weights `lambda_k`, see `Optimization`; they
             weight the outer losses.
+        tasks_per_step: `None` to adapt to every task each step, or k in
+            [1, number of tasks]: each step then draws k distinct tasks
+            uniformly at random (without replacement), takes the inner
+            steps and outer passes for those k only (the batched outer pass
+            holds k weight copies), and optimizes, with S the drawn tasks,
+            `(T / k) * sum_{j in S} lambda_j * L_j(theta_j)`, an unbiased
+            estimate of the full loss over the T tasks, as meta-learning
+            samples a meta-batch of tasks. Meant for models with many
+            tasks, as a step's cost and memory grow with the adapted tasks;
+            a task's own weights (tower, head, gate) then get a gradient
+            only in the steps that draw it. The balancer and the per-task
+            loss metrics still see all T tasks (see `compute_gradients`).
+        seed: Integer in [0, 2**63) keying the draws: a stateless draw from
+            `(seed, optimizer.iterations)`, so the same seed and data train
+            alike, a resumed model (whose optimizer's iteration count is
+            saved) continues the sequence, and all replicas of a
+            `tf.distribute` strategy draw the same tasks. Unused without
+            `tasks_per_step`.
 
     Attributes:
         trace_count: How many times the step was traced (a diagnostic: it
@@ -100,6 +124,8 @@ class MAMLMTL(Optimization):
         inner_weights="all",
         outer="auto",
         balancer=None,
+        tasks_per_step=None,
+        seed=0,
     ):
         super().__init__(balancer)
         self.inner_lr = _check_inner_lr(inner_lr)
@@ -119,10 +145,21 @@ class MAMLMTL(Optimization):
                 f"MAMLMTL outer must be one of {OUTER_MODES}, got {outer!r}."
             )
         self.outer = outer
+        self.tasks_per_step = _check_tasks_per_step(tasks_per_step)
+        self.seed = _check_seed(seed)
         self.trace_count = 0
 
     def bind(self, model):
-        """Fits the scheme to a model being created (see `Optimization`)."""
+        """Fits the scheme to a model being created (see `Optimization`).
+
+        Raises:
+            MMoEExError: if `tasks_per_step` exceeds the model's task count.
+        """
+        if self.tasks_per_step is not None and self.tasks_per_step > len(model.tasks):
+            raise MMoEExError(
+                f"MAMLMTL tasks_per_step={self.tasks_per_step} exceeds the "
+                f"model's {len(model.tasks)} tasks."
+            )
         if self.order == 2:
             _use_generic_recurrent_kernels(model)
         return super().bind(model)
@@ -136,6 +173,15 @@ class MAMLMTL(Optimization):
         read; its non-trainable state (dropout seeds, normalization
         statistics) advances as in a joint step. The K outer passes share
         one dropout mask.
+
+        With `tasks_per_step=k`, only the drawn tasks S have adapted
+        weights: the loss is `(T / k) * sum_{j in S} lambda_j * L_j(theta_j)`
+        (plus the balancer's penalty), and `task_losses` still has all T
+        entries: `L_j(theta_j)` for the drawn tasks, and for the others
+        their outer loss at the current weights, `L_j(theta)` (no gradient
+        flows through those). The balancer computes all T weights from, and
+        the per-task loss metrics report, that vector; with
+        `tasks_per_step=T` everything equals the full step's.
 
         The meta-gradient is assembled in two phases: the outer losses'
         gradients with respect to the adapted weights, then (second order)
@@ -156,6 +202,7 @@ class MAMLMTL(Optimization):
         scale = model.optimizer.scale_loss(tf.constant(1.0))
         params = [tf.convert_to_tensor(v) for v in network.trainable]
         state = [tf.convert_to_tensor(v) for v in network.state]
+        sampled = self.sampled_tasks(model)
         second_order = self.order == 2
         recorder = (
             tf.GradientTape(watch_accessed_variables=False)
@@ -166,7 +213,7 @@ class MAMLMTL(Optimization):
             if second_order:
                 meta_tape.watch(params)
             local, inner_logits, state = network.inner_gradients(
-                params, state, inner, scale
+                params, state, inner, scale, sampled
             )
         rate = model.optimizer.learning_rate if self.inner_lr is None else self.inner_lr
         rates = [-tf.cast(rate, g.dtype) for g in local]
@@ -180,9 +227,14 @@ class MAMLMTL(Optimization):
             tape.watch([params, adapted])
             batched = self.uses_batched_outer(model)
             outer_pass = _outer_batched if batched else _outer_loop
-            outer_logits, state = outer_pass(network, params, adapted, state, outer[0])
+            per_copy, state = outer_pass(network, params, adapted, state, outer[0])
+            current = inner_logits
+            if outer is not inner:
+                current, state = network.forward(params, state, outer[0])
+            outer_logits = _task_logits(per_copy, sampled, current, model.task_names)
             task_losses = model.compute_task_losses(outer[1], outer[2], outer_logits)
-            loss = self.total_loss(model, task_losses)
+            factors = self.task_factors(model, sampled)
+            loss = self.total_loss(model, task_losses, factors)
             scaled_loss = model.optimizer.scale_loss(loss)
         direct, moved, extra = tape.gradient(
             scaled_loss,
@@ -201,13 +253,43 @@ class MAMLMTL(Optimization):
         for index, gradient in zip(network.moving, moved):
             direct[index] += tf.reduce_sum(gradient, axis=0)
         if outer is not inner:
-            outer_now, state = network.forward(params, state, outer[0])
             inner_logits = _merge_rows(
-                [inner_logits, outer_now], [inner[3], outer[3]], tf.shape(x)[0]
+                [inner_logits, current], [inner[3], outer[3]], tf.shape(x)[0]
             )
         network.save_state(state)
         gradients = network.in_model_order(direct, extra)
         return StepResult(loss, task_losses, inner_logits, gradients)
+
+    def sampled_tasks(self, model):
+        """The tasks the current step of `model` adapts to.
+
+        Returns:
+            `None` without `tasks_per_step` (all tasks); otherwise the
+            `tasks_per_step` distinct task indices drawn for the optimizer's
+            current iteration, an ascending int32 vector: the
+            `tasks_per_step` largest of T uniform numbers drawn statelessly
+            (Philox) from `(seed, model.optimizer.iterations)`.
+        """
+        if self.tasks_per_step is None:
+            return None
+        step = tf.cast(tf.convert_to_tensor(model.optimizer.iterations), tf.int64)
+        key = tf.stack([tf.constant(self.seed, tf.int64), step])
+        noise = tf.random.stateless_uniform([len(model.tasks)], seed=key, alg="philox")
+        return tf.sort(tf.math.top_k(noise, self.tasks_per_step).indices)
+
+    def task_factors(self, model, sampled):
+        """The task-loss factors of a step adapting to `sampled` tasks.
+
+        Returns:
+            `None` for all tasks; otherwise `T / k` for the k sampled tasks
+            and 0 for the others, so the loss is the unbiased estimate
+            `(T / k) * sum_{j in S} lambda_j * L_j(theta_j)`.
+        """
+        if sampled is None:
+            return None
+        num_tasks = len(model.tasks)
+        drawn = tf.scatter_nd(sampled[:, None], tf.ones_like(sampled), [num_tasks])
+        return tf.cast(drawn, tf.float32) * (num_tasks / self.tasks_per_step)
 
     def uses_batched_outer(self, model):
         """Whether the outer passes of `model` run as one vectorized pass."""
@@ -235,6 +317,8 @@ class MAMLMTL(Optimization):
             "split_ratio": self.split_ratio,
             "inner_weights": self.inner_weights,
             "outer": self.outer,
+            "tasks_per_step": self.tasks_per_step,
+            "seed": self.seed,
         }
         return {**super().get_config(), **config}
 
@@ -252,6 +336,33 @@ def _check_inner_lr(inner_lr):
             f"finite number >= 0, got {inner_lr!r}."
         )
     return float(inner_lr)
+
+
+def _check_tasks_per_step(tasks_per_step):
+    if tasks_per_step is None:
+        return None
+    if (
+        isinstance(tasks_per_step, bool)
+        or not isinstance(tasks_per_step, numbers.Integral)
+        or tasks_per_step < 1
+    ):
+        raise MMoEExError(
+            "MAMLMTL tasks_per_step must be None (all tasks) or an integer >= 1, "
+            f"got {tasks_per_step!r}."
+        )
+    return int(tasks_per_step)
+
+
+def _check_seed(seed):
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, numbers.Integral)
+        or not 0 <= seed < 2**63
+    ):
+        raise MMoEExError(
+            f"MAMLMTL seed must be an integer in [0, 2**63), got {seed!r}."
+        )
+    return int(seed)
 
 
 def _split_pattern(split_ratio):
@@ -357,19 +468,29 @@ class _Network:
             logits = self.model.call(x, training=True, return_logits=True)
         return logits, [scope.get_current_value(v) for v in self.state]
 
-    def inner_gradients(self, params, state, part, scale):
-        """Every task's inner-loss gradient with respect to the moving weights.
+    def inner_gradients(self, params, state, part, scale, tasks=None):
+        """The tasks' inner-loss gradients with respect to the moving weights.
+
+        Args:
+            params: Values of the trainable weights.
+            state: Values of the non-trainable weights.
+            part: The inner part of the batch.
+            scale: The optimizer's loss scale.
+            tasks: `None` for every task, or a vector of the task indices
+                (of static length) to differentiate.
 
         Returns:
             `(gradients, logits, state)`: per moving weight, this replica's
-            gradients of the K tasks stacked `(tasks, ...)`; the inner
-            logits; the updated state values.
+            gradients of the tasks stacked `(tasks, ...)`, in the order of
+            `tasks`; the inner logits; the updated state values.
         """
         moving = self.moving_values(params)
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(moving)
             logits, state = self.forward(params, state, part[0])
             losses = self.model.compute_task_losses(part[1], part[2], logits)
+            if tasks is not None:
+                losses = tf.gather(losses, tasks)
             targets = tf.unstack(losses * scale)
         per_task = [
             tape.gradient(
@@ -398,34 +519,73 @@ class _Network:
 
 
 def _outer_loop(network, params, adapted, state, x):
-    """Task k's logits at its adapted weights, one pass per task."""
-    logits = {}
-    for k, name in enumerate(network.model.task_names):
-        moved = [value[k] for value in adapted]
-        task_logits, new_state = network.forward(params, state, x, moved)
-        logits[name] = task_logits[name]
+    """Every task's logits at every copy of the adapted weights, one pass per copy.
+
+    Returns:
+        `(logits, state)`: `logits[name][j]` is task `name`'s logits at the
+        j-th copy; the updated state values (the copies share the input
+        state, hence one dropout mask).
+    """
+    passes = []
+    for copy in range(adapted[0].shape[0]):
+        moved = [value[copy] for value in adapted]
+        copy_logits, new_state = network.forward(params, state, x, moved)
+        passes.append(copy_logits)
+    logits = {name: [p[name] for p in passes] for name in network.model.task_names}
     return logits, new_state
 
 
 def _outer_batched(network, params, adapted, state, x):
-    """Task k's logits at its adapted weights, one vectorized pass.
+    """Every task's logits at every copy of the adapted weights, one pass.
 
-    Every weight is batched over the tasks, the fixed ones repeated:
+    Every weight is batched over the copies, the fixed ones repeated:
     `tf.vectorized_map` mis-vectorized the heads (silently wrong logits)
     when only some weights varied.
+
+    Returns:
+        `(logits, state)` as `_outer_loop`, `logits[name]` a tensor
+        `(copies, ...)`.
     """
     names = network.model.task_names
-    batched = [tf.repeat(param[None], len(names), axis=0) for param in params]
+    copies = adapted[0].shape[0]
+    batched = [tf.repeat(param[None], copies, axis=0) for param in params]
     for index, value in zip(network.moving, adapted):
         batched[index] = value
 
-    def one_task(values):
-        task_logits, new_state = network.forward(values, state, x)
-        return [task_logits[name] for name in names], new_state
+    def one_copy(values):
+        copy_logits, new_state = network.forward(values, state, x)
+        return [copy_logits[name] for name in names], new_state
 
-    all_logits, new_state = tf.vectorized_map(one_task, batched)
-    logits = {name: all_logits[k][k] for k, name in enumerate(names)}
+    all_logits, new_state = tf.vectorized_map(one_copy, batched)
+    logits = dict(zip(names, all_logits))
     return logits, [value[0] for value in new_state]
+
+
+def _task_logits(per_copy, tasks, current, names):
+    """Each task's outer logits, at its own copy of the adapted weights.
+
+    Args:
+        per_copy: Output of an outer pass: `per_copy[name][j]`, task
+            `name`'s logits at the j-th copy.
+        tasks: `None` when copy k belongs to task k; otherwise the ascending
+            vector of the sampled tasks, copy j belonging to `tasks[j]`.
+        current: Dict of logits at the current weights, used (without
+            gradient) for the tasks not sampled.
+        names: The task names, in output order.
+    """
+    if tasks is None:
+        return {name: per_copy[name][k] for k, name in enumerate(names)}
+    owners = tf.equal(tf.range(len(names))[:, None], tasks[None])
+    sampled = tf.reduce_any(owners, axis=1)
+    copy = tf.argmax(tf.cast(owners, tf.int32), axis=1, output_type=tf.int32)
+    return {
+        name: tf.where(
+            sampled[k],
+            tf.gather(per_copy[name], copy[k]),
+            tf.stop_gradient(current[name]),
+        )
+        for k, name in enumerate(names)
+    }
 
 
 def _use_generic_recurrent_kernels(model):

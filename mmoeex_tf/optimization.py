@@ -91,17 +91,22 @@ class Optimization:
             return []
         return [balancers.EpochEnd(self.balancer)]
 
-    def total_loss(self, model, task_losses):
+    def total_loss(self, model, task_losses, task_factors=None):
         """This replica's share of the weighted total loss.
 
         Args:
             model: The `MMoEExModel`.
             task_losses: `(tasks,)` this replica's shares of the task losses.
+            task_factors: Optional `(tasks,)` factors for the task losses,
+                applied after the balancer has weighed the unscaled losses;
+                a task with factor 0 adds nothing (not even a NaN of its).
         """
-        if self.balancer is None:
-            return model.combine_task_losses(task_losses)
-        weights = self.balancer(sum_over_replicas(tf.stop_gradient(task_losses)))
-        penalty = self.balancer.penalty() / num_replicas()
+        weights, penalty = None, 0.0
+        if self.balancer is not None:
+            weights = self.balancer(sum_over_replicas(tf.stop_gradient(task_losses)))
+            penalty = self.balancer.penalty() / num_replicas()
+        if task_factors is not None:
+            task_losses = tf.where(task_factors == 0, 0.0, task_losses * task_factors)
         return model.combine_task_losses(task_losses, weights) + penalty
 
     def get_config(self):

@@ -47,16 +47,17 @@ def batch(model, x, y):
 
 
 def traced_step(model):
-    """Returns `run(x, y) -> (loss, flat gradient)` of a MAML-MTL step, traced once."""
+    """A MAML-MTL step traced once: `run(x, y) -> (loss, gradient, task losses)`."""
     compute = tf.function(
-        lambda *data: (lambda r: (r.loss, r.gradients))(
+        lambda *data: (lambda r: (r.loss, r.gradients, r.task_losses))(
             model.optimization.compute_gradients(model, *data)
         )
     )
 
     def run(x, y):
-        loss, gradients = compute(*batch(model, x, y))
-        return float(loss), np.concatenate([g.numpy().ravel() for g in gradients])
+        loss, gradients, task_losses = compute(*batch(model, x, y))
+        flat = np.concatenate([g.numpy().ravel() for g in gradients])
+        return float(loss), flat, task_losses.numpy()
 
     return run
 
@@ -100,6 +101,15 @@ def float64():
         ({"inner_weights": "towers"}, r"inner_weights must be one of \('all'"),
         ({"outer": "vmap"}, r"outer must be one of \('auto'"),
         ({"balancer": "gradnorm"}, "balancer must be"),
+        (
+            {"tasks_per_step": 0},
+            r"tasks_per_step must be None \(all tasks\) or an integer >= 1, got 0",
+        ),
+        ({"tasks_per_step": 2.0}, "tasks_per_step must be"),
+        ({"tasks_per_step": True}, "tasks_per_step must be"),
+        ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*63\), got -1"),
+        ({"seed": None}, "seed must be"),
+        ({"seed": 2**63}, "seed must be"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):
@@ -110,6 +120,11 @@ def test_bad_arguments_are_named(kwargs, message):
 def test_a_task_missing_from_the_loss_weights_is_named():
     with pytest.raises(MMoEExError, match=r"missing: \['grade'\]"):
         dense_model(MAMLMTL(balancer={"flag": 1.0, "value": 2.0}))
+
+
+def test_more_tasks_per_step_than_tasks_is_named():
+    with pytest.raises(MMoEExError, match="tasks_per_step=4 exceeds the model's 3"):
+        dense_model(MAMLMTL(tasks_per_step=4))
 
 
 def test_split_rows_repeat_a_pattern_so_shards_split_alike():
@@ -314,7 +329,12 @@ def test_second_order_switches_recurrent_layers_off_cudnn():
 
 def test_save_and_load_keep_the_scheme(tmp_path):
     optimization = MAMLMTL(
-        inner_lr=0.01, order=1, split_ratio=0.75, inner_weights="shared"
+        inner_lr=0.01,
+        order=1,
+        split_ratio=0.75,
+        inner_weights="shared",
+        tasks_per_step=2,
+        seed=5,
     )
     model = dense_model(optimization)
     model.fit(X, Y, epochs=1, batch_size=40, verbose=0)
@@ -324,7 +344,142 @@ def test_save_and_load_keep_the_scheme(tmp_path):
     assert loaded.optimization.get_config() == optimization.get_config()
     for want, got in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(  # the draws go on where they were
+        loaded.optimization.sampled_tasks(loaded),
+        model.optimization.sampled_tasks(model),
+    )
     loaded.fit(X, Y, epochs=1, batch_size=40, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"outer": "loop", "order": 2},
+        {"outer": "batched", "order": 2, "inner_weights": "shared"},
+        {"outer": "batched", "order": 1},
+        {"outer": "loop", "order": 1, "split_ratio": None},
+    ],
+)
+def test_all_tasks_per_step_is_the_full_step(options):
+    full = dense_model(MAMLMTL(0.3, **options), dropout=0.2)
+    sampled = dense_model(
+        MAMLMTL(0.3, tasks_per_step=len(TASKS), **options), dropout=0.2
+    )
+    sampled.set_weights(full.get_weights())
+    want, got = traced_step(full)(X, Y), traced_step(sampled)(X, Y)
+    assert got[0] == pytest.approx(want[0], rel=1e-6)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-6)
+
+
+def test_all_tasks_per_step_trains_like_the_full_scheme_with_a_balancer():
+    full = dense_model(MAMLMTL(0.3, balancer="uncertainty"))
+    sampled = dense_model(MAMLMTL(0.3, balancer="uncertainty", tasks_per_step=3))
+    assert_train_alike(full, sampled, epochs=1, rtol=1e-5, atol=1e-6)
+
+
+def outer_losses_at_current_weights(model):
+    """Task losses of the outer rows (default split) at the model's weights."""
+    rows = np.arange(len(X))[np.arange(len(X)) % 5 == 4]
+    x, labels, weights = batch(model, X[rows], {n: v[rows] for n, v in Y.items()})
+    logits = model(x, training=True, return_logits=True)
+    return model.compute_task_losses(labels, weights, logits).numpy()
+
+
+@pytest.mark.parametrize(
+    "outer, order", [("loop", 2), ("batched", 2), ("loop", 1), ("batched", 1)]
+)
+def test_sampled_step_is_the_scaled_sum_over_the_drawn_tasks(outer, order):
+    sampled = dense_model(MAMLMTL(0.3, order, outer=outer, tasks_per_step=2, seed=4))
+    sampled.optimizer.iterations.assign(3)
+    drawn = sampled.optimization.sampled_tasks(sampled).numpy()
+    assert len(set(drawn)) == 2
+    # The full scheme with the other task's weight 0 and the drawn ones' T/k.
+    scaled = {t.name: 1.5 if k in drawn else 0.0 for k, t in enumerate(TASKS)}
+    reference = dense_model(MAMLMTL(0.3, order, outer=outer, balancer=scaled))
+    reference.set_weights(sampled.get_weights())
+    want, got = traced_step(reference)(X, Y), traced_step(sampled)(X, Y)
+    assert got[0] == pytest.approx(want[0], rel=1e-6)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-7)
+    # Task losses: outer losses at the adapted weights for the drawn tasks,
+    # at the current weights for the other.
+    np.testing.assert_allclose(got[2][drawn], want[2][drawn], rtol=1e-6)
+    other = [k for k in range(len(TASKS)) if k not in drawn]
+    current = outer_losses_at_current_weights(sampled)
+    np.testing.assert_allclose(got[2][other], current[other], rtol=1e-6)
+    assert not np.allclose(got[2][drawn], current[drawn], rtol=1e-3)
+
+
+MANY = 40
+MANY_X = RNG.normal(size=(256, 8)).astype("float32")
+MANY_TASKS = [Task(f"assay{k}", "binary") for k in range(MANY)]
+MANY_DIRECTIONS = RNG.normal(size=(8, 4))  # the tasks share 4 directions
+MANY_Y = {
+    task.name: (MANY_X @ MANY_DIRECTIONS[:, k % 4] > 0).astype("float32")
+    for k, task in enumerate(MANY_TASKS)
+}
+
+
+def many_task_model(optimization):
+    keras.utils.set_random_seed(0)
+    model = MMoEExModel(
+        MANY_TASKS, mt.DenseExperts(4, 8), alpha=0.5, optimization=optimization
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.03))
+    model(MANY_X[:2])
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def draws(model, steps):
+    drawn = []
+    for step in range(steps):
+        model.optimizer.iterations.assign(step)
+        drawn.append(model.optimization.sampled_tasks(model).numpy())
+    return np.array(drawn)
+
+
+def test_task_draws_and_training_are_reproducible_and_new_every_step():
+    one, two, other = (
+        many_task_model(MAMLMTL(tasks_per_step=4, seed=seed)) for seed in (7, 7, 8)
+    )
+    drawn = draws(one, 400)
+    np.testing.assert_array_equal(draws(two, 400), drawn)
+    assert not np.array_equal(draws(other, 400), drawn)
+    assert all(len(set(d)) == 4 and list(d) == sorted(d) for d in drawn)
+    assert len({tuple(d) for d in drawn}) > 390
+    counts = np.bincount(drawn.ravel(), minlength=MANY)  # 40 expected each
+    assert counts.min() > 15 and counts.max() < 65
+    for model in (one, two):  # same seed, weights and data: same training
+        model.optimizer.iterations.assign(0)
+        model.fit(MANY_X, MANY_Y, epochs=1, batch_size=32, shuffle=False, verbose=0)
+    for want, got in zip(one.get_weights(), two.get_weights()):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_task_sampling_settings_survive_a_config_round_trip():
+    optimization = MAMLMTL(outer="loop", balancer="dwa", tasks_per_step=3, seed=11)
+    config = keras.saving.serialize_keras_object(optimization)
+    restored = keras.saving.deserialize_keras_object(config)
+    assert isinstance(restored, MAMLMTL)
+    assert (restored.tasks_per_step, restored.seed) == (3, 11)
+    assert restored.get_config() == optimization.get_config()
+
+
+@pytest.mark.parametrize("outer, balancer", [("loop", None), ("batched", "dwa")])
+def test_many_tasks_train_with_a_few_tasks_per_step(outer, balancer):
+    optimization = MAMLMTL(outer=outer, balancer=balancer, tasks_per_step=4)
+    model = many_task_model(optimization)
+    before = model.evaluate(MANY_X, MANY_Y, verbose=0, return_dict=True)["loss"]
+    history = model.fit(MANY_X, MANY_Y, epochs=5, batch_size=32, verbose=0)
+    after = model.evaluate(MANY_X, MANY_Y, verbose=0, return_dict=True)["loss"]
+    assert optimization.trace_count == 1
+    losses = history.history["loss"]  # estimates from 4 tasks of 40: noisy
+    assert np.all(np.isfinite(losses)) and losses[-1] < 0.9 * losses[0]
+    assert after < 0.97 * before
+    if balancer == "dwa":  # it got every task's loss, drawn or not
+        means = model.balancer.epoch_means.numpy()[1]
+        assert np.all(np.isfinite(means)) and means.min() > 0.1
 
 
 TWO_REPLICAS = textwrap.dedent(
@@ -358,7 +513,11 @@ TWO_REPLICAS = textwrap.dedent(
         model.fit(x, y, epochs=2, batch_size=40, shuffle=False, verbose=0)
         return [v.numpy() for v in model.trainable_variables]
 
-    for options in ({}, {"outer": "loop", "balancer": "uncertainty"}):
+    for options in (
+        {},
+        {"outer": "loop", "balancer": "uncertainty"},
+        {"outer": "batched", "tasks_per_step": 1, "seed": 2},
+    ):
         make = lambda: mt.MAMLMTL(inner_lr=0.5, **options)
         one = train(tf.distribute.get_strategy(), make())
         two = train(mirrored, make())
@@ -377,7 +536,7 @@ def test_two_replicas_train_like_one_device():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     errors = [float(line) for line in result.stdout.split()]
-    assert len(errors) == 2 and max(errors) < 1e-5
+    assert len(errors) == 3 and max(errors) < 1e-5
 
 
 def test_census3_maml_mtl_reaches_joint_training():
