@@ -82,7 +82,11 @@ def export_saved_model(
         if target.exists():
             replaced = staging.with_name(staging.name + ".old")
             target.rename(replaced)
-            staging.rename(target)
+            try:
+                staging.rename(target)
+            except OSError:
+                replaced.rename(target)  # keep the old version
+                raise
             shutil.rmtree(replaced)
         else:
             staging.rename(target)

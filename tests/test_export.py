@@ -18,6 +18,7 @@ from mmoeex_tf.export import (
     export_saved_model,
     next_version,
     run_export,
+    serving_archive,
 )
 
 SCRIPT = Path(__file__).parent / "scripts" / "serve_without_package.py"
@@ -77,6 +78,32 @@ def test_export_refuses_an_existing_version_unless_overwrite(tmp_path):
     serve = tf.saved_model.load(str(tmp_path / "toy" / "1")).signatures
     got = serve["serving_default"](features=tf.constant(X))
     np.testing.assert_allclose(got["value"], _outputs(other, X)["value"], atol=1e-6)
+
+
+def test_a_failed_export_leaves_the_served_versions_as_they_were(tmp_path, monkeypatch):
+    model = _model(0)
+    export_saved_model(model, "toy", version=1, base_dir=tmp_path)
+
+    def dies_midway(self, folder, **kwargs):
+        (Path(folder) / "saved_model.pb").write_bytes(b"half")
+        raise OSError("disk full")
+
+    # keras.export.ExportArchive() makes an instance of a backend subclass
+    archive_class = type(serving_archive(model))
+    monkeypatch.setattr(archive_class, "write_out", dies_midway)
+    for version, overwrite in ((1, True), (2, False)):
+        with pytest.raises(MMoEExError, match="disk full"):
+            export_saved_model(
+                _model(1),
+                "toy",
+                version=version,
+                base_dir=tmp_path,
+                overwrite=overwrite,
+            )
+        assert sorted(p.name for p in (tmp_path / "toy").iterdir()) == ["1"]
+    serve = tf.saved_model.load(str(tmp_path / "toy" / "1")).signatures
+    got = serve["serving_default"](features=tf.constant(X))
+    np.testing.assert_allclose(got["value"], _outputs(model, X)["value"], atol=1e-6)
 
 
 def test_export_refuses_unbuilt_models_and_bad_names_or_versions(tmp_path):
