@@ -156,6 +156,19 @@ def _add_run_options(parser, with_output=True):
         "a step with a NaN/inf loss or gradient: skip (and count) or stop",
         metavar="POLICY",
     )
+    option(
+        "--steps-per-execution",
+        "steps_per_execution",
+        "training steps per call of the compiled loop",
+        type=int,
+        metavar="N",
+    )
+    option(
+        "--jit-compile",
+        "jit_compile",
+        "compile the steps with XLA",
+        action=argparse.BooleanOptionalAction,
+    )
     if with_output:
         option(
             "--output",

@@ -57,6 +57,10 @@ class RunConfig:
             the row subset.
         non_finite: A training step with a NaN or infinite loss or gradient
             is skipped (`"skip"`) or also stops training (`"stop"`).
+        steps_per_execution: Training steps run per call of the compiled
+            training loop (Keras `steps_per_execution`).
+        jit_compile: Compile the steps with XLA. On CPU it trades a longer
+            first epoch for faster steps (`benchmarks/RESULTS.md`).
         output: Output folder; `None` means
             `runs/<data>-<model>-<timestamp>`.
     """
@@ -82,6 +86,8 @@ class RunConfig:
     epochs: int = 12
     seed: int = 0
     non_finite: str = "skip"
+    steps_per_execution: int = 1
+    jit_compile: bool = False
     output: str | None = None
 
     def __post_init__(self):
@@ -107,6 +113,8 @@ class RunConfig:
             "epochs": _positive_int,
             "seed": _natural_int,
             "non_finite": lambda v: _choice(v, NON_FINITE),
+            "steps_per_execution": _positive_int,
+            "jit_compile": _boolean,
             "output": lambda v: _optional(v, _string),
         }
         for name, check in checks.items():
@@ -214,6 +222,12 @@ class _Invalid(Exception):
 
 def _optional(value, check):
     return None if value is None else check(value)
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise _Invalid("true or false")
+    return value
 
 
 def _string(value):

@@ -138,6 +138,8 @@ def build_model(config, tasks, input_shape):
             config.learning_rate, weight_decay=config.weight_decay
         ),
         non_finite=config.non_finite,
+        steps_per_execution=config.steps_per_execution,
+        jit_compile=config.jit_compile,
     )
     return model
 

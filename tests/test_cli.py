@@ -183,6 +183,24 @@ def test_maml_optimization(tmp_path, capsys):
         assert type(saved.optimization).__name__ == "MAMLMTL"
 
 
+def test_xla_and_steps_per_execution(tmp_path, capsys):
+    values = {**TINY, "epochs": 2, "jit_compile": True}
+    config = write_config(tmp_path / "c.yaml", values)
+    output = tmp_path / "run"
+    args = ["train", "--config", str(config), "--steps-per-execution", "3"]
+    assert main([*args, "--output", str(output), "-q"]) == 0
+    resolved = RunConfig.from_dict(yaml.safe_load((output / "config.yaml").read_text()))
+    assert (resolved.steps_per_execution, resolved.jit_compile) == (3, True)
+    assert len(pd.read_csv(output / "history.csv")) == 2
+    model = training.build_model(
+        resolved, training.load_run_data(resolved).tasks, (10,)
+    )
+    assert (model.steps_per_execution, model.jit_compile) == (3, True)
+    bad = write_config(tmp_path / "bad.yaml", {**TINY, "jit_compile": "yes"})
+    code = main(["train", "--config", str(bad), "--output", str(tmp_path / "r")])
+    assert_failed(capsys, code, "Invalid jit_compile", "true or false")
+
+
 def test_unknown_config_key_names_the_closest(tmp_path, capsys):
     config = write_config(tmp_path / "c.yaml", {**TINY, "learning_rat": 0.01})
     output = tmp_path / "run"
@@ -213,6 +231,7 @@ def test_malformed_json_and_missing_file(tmp_path, capsys):
         (["--data", "census"], ["Invalid data", "did you mean 'census3'?"]),
         (["--model", "mmoex"], ["Invalid model", "did you mean 'mmoeex'?"]),
         (["--alpha", "2"], ["Invalid alpha", "[0, 1]"]),
+        (["--steps-per-execution", "0"], ["Invalid steps_per_execution"]),
         (["--expert-units"], ["expected at least one argument"]),
         (["--data", "synthetic", "--expert-kind", "gru"], ["needs sequence data"]),
         (["--data", "tox21"], ["tox21", "data_path"]),
