@@ -6,7 +6,7 @@ masked, mean test ROC-AUC over tasks with both classes in test).
 
     python benchmarks/grouping.py --data tox21 --groups 2 3 4 --single-task
     python benchmarks/grouping.py --data toxcast --groups 8 16 32
-    python benchmarks/grouping.py --step-times 10 100 600
+    python benchmarks/grouping.py --step-times 10 100 600 --tasks-per-step 8
 
 Prints a Markdown report.
 """
@@ -36,7 +36,7 @@ def quiet(tasks):
     return [dataclasses.replace(task, metrics=()) for task in tasks]
 
 
-def build_mmoeex(tasks, seed=0):
+def build_mmoeex(tasks, seed=0, optimization=None):
     """The architecture of every model compared (single-task: one task)."""
     model = mt.MMoEExModel(
         tasks,
@@ -44,6 +44,7 @@ def build_mmoeex(tasks, seed=0):
         alpha=0.5,
         seed=seed,
         tower_units=[16],
+        optimization=optimization,
     )
     model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4))
     return model
@@ -71,29 +72,43 @@ class EpochTimer(keras.callbacks.Callback):
         self.times = []
 
 
-def step_times(task_counts, steps=20, epochs=6):
-    """Median joint train-step time (ms) against the number of tasks.
+def step_times(task_counts, tasks_per_step, steps=10, epochs=4):
+    """Median train-step time (ms) against the number of tasks.
 
     Trains with `fit` on a cached `tf.data` pipeline of `steps` batches of
-    512 toxcast rows; the step time is the median epoch time divided by
-    `steps`, the first epoch (tracing) left out.
+    512 toxcast rows, jointly and with second-order MAML-MTL adapting to
+    `tasks_per_step` sampled tasks per step (all tasks when there are no
+    more); the step time is the median epoch time divided by `steps`, the
+    first epoch (tracing) left out.
     """
     data = load_toxcast(DATA / "toxcast.csv.gz")
     x, y = data.split("train")
     rows = np.resize(np.arange(len(x)), 512 * steps)
     print("\n### Step time against task count (toxcast features, batch 512)\n")
-    print("| tasks | median step ms | ms per task |")
-    print("|---|---|---|")
+    print(
+        f"| tasks | joint ms | joint ms per task | MAML-MTL (k={tasks_per_step}) ms "
+        "| x joint | first epoch s (joint, MAML) |"
+    )
+    print("|---|---|---|---|---|---|")
     for count in task_counts:
         tasks = quiet(data.tasks[:count])
-        model = build_mmoeex(tasks)
         labels = {t.name: y[t.name][rows] for t in tasks}
         dataset = tf.data.Dataset.from_tensor_slices((x[rows], labels))
         dataset = dataset.batch(512).cache().prefetch(tf.data.AUTOTUNE)
-        timer = EpochTimer()
-        model.fit(dataset, epochs=epochs, verbose=0, callbacks=[timer])
-        median = 1000 * float(np.median(timer.times[1:])) / steps
-        print(f"| {count} | {median:.1f} | {median / count:.2f} |", flush=True)
+        sampled = mt.MAMLMTL(tasks_per_step=min(tasks_per_step, count))
+        medians, first = [], []
+        for optimization in (None, sampled):
+            timer = EpochTimer()
+            model = build_mmoeex(tasks, optimization=optimization)
+            model.fit(dataset, epochs=epochs, verbose=0, callbacks=[timer])
+            medians.append(1000 * float(np.median(timer.times[1:])) / steps)
+            first.append(timer.times[0])
+        joint, maml = medians
+        print(
+            f"| {count} | {joint:.1f} | {joint / count:.2f} | {maml:.1f} "
+            f"| {maml / joint:.1f} | {first[0]:.0f}, {first[1]:.0f} |",
+            flush=True,
+        )
 
 
 def main():
@@ -103,6 +118,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--single-task", action="store_true")
     parser.add_argument("--step-times", type=int, nargs="*")
+    parser.add_argument("--tasks-per-step", type=int, default=8)
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
     if args.data:
@@ -113,7 +129,7 @@ def main():
         )
         report(args.data, data, comparison)
     if args.step_times:
-        step_times(args.step_times)
+        step_times(args.step_times, args.tasks_per_step)
 
 
 if __name__ == "__main__":
