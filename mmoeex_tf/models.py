@@ -7,6 +7,7 @@ from keras.src.trainers.data_adapters import data_adapter_utils
 
 from mmoeex_tf import losses, validation
 from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.graph_options import without_model_pruning
 from mmoeex_tf.layers.experts import DenseExperts
 from mmoeex_tf.layers.mixture import MMoEEx
 from mmoeex_tf.layers.towers import TaskHeads, TaskTowers
@@ -330,7 +331,9 @@ class MMoEExModel(keras.Model):
 
         The optimization's callbacks (a balancer's epoch hook) and a
         `NonFiniteMonitor` are put before `callbacks`, so that those see
-        (and checkpoint) the state after the epoch's updates.
+        (and checkpoint) the state after the epoch's updates. Grappler's
+        model pruning is off meanwhile (`graph_options.without_model_pruning`:
+        with hundreds of tasks it takes minutes).
         """
         self._check_in_memory(x, y)
         if isinstance(validation_data, tuple):
@@ -340,19 +343,24 @@ class MMoEExModel(keras.Model):
             NonFiniteMonitor(self.non_finite),
             *(callbacks or []),
         ]
-        return super().fit(
-            x,
-            y,
-            *args,
-            validation_data=validation_data,
-            callbacks=callbacks,
-            **kwargs,
-        )
+        with without_model_pruning():
+            return super().fit(
+                x,
+                y,
+                *args,
+                validation_data=validation_data,
+                callbacks=callbacks,
+                **kwargs,
+            )
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.evaluate`, with the data checked first when in memory."""
+        """`keras.Model.evaluate`, with the data checked first when in memory.
+
+        Grappler's model pruning is off meanwhile, as in `fit`.
+        """
         self._check_in_memory(x, y)
-        return super().evaluate(x, y, *args, **kwargs)
+        with without_model_pruning():
+            return super().evaluate(x, y, *args, **kwargs)
 
     def _check_in_memory(self, x, y):
         if not isinstance(x, (np.ndarray, list)) and not hasattr(x, "to_numpy"):

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import mmoeex_tf as mt
 from mmoeex_tf import MMoEExError, MMoEExModel, Task
@@ -70,6 +71,28 @@ def test_fit_logs_a_loss_and_metrics_per_task_and_learns():
     assert after["flag_auc"] > 0.95 and after["tags_auc"] > 0.95
     assert after["grade_accuracy"] > 0.8 and after["grade_kappa"] > 0.7
     assert after["value_mae"] < np.abs(Y["value"] - Y["value"].mean()).mean() / 2
+
+
+def test_fit_and_evaluate_turn_model_pruning_off_only_meanwhile():
+    def pruning_off():
+        options = tf.config.optimizer.get_experimental_options()
+        return options.get("disable_model_pruning", False)
+
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(("fit", pruning_off()))
+
+        def on_test_begin(self, logs=None):
+            seen.append(("evaluate", pruning_off()))
+
+    model = table_model()
+    assert not pruning_off()
+    model.fit(X, Y, epochs=1, batch_size=128, verbose=0, callbacks=[Record()])
+    model.evaluate(X, Y, verbose=0, callbacks=[Record()])
+    assert seen == [("fit", True), ("evaluate", True)]
+    assert not pruning_off()
 
 
 def test_predict_returns_a_dict_shaped_by_task():
