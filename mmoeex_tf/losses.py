@@ -65,8 +65,8 @@ def prepare_labels(task, labels, sample_weight, input_shape):
     if not _shape_fits(labels.shape, expected):
         raise MMoEExError(
             f"Task {task.name!r} ({task.kind}{', per step' if task.per_step else ''})"
-            f": labels must have shape {_describe(expected)}, got "
-            f"{_describe(labels.shape)}."
+            f": labels must have shape {describe_shape(expected)}, got "
+            f"{describe_shape(labels.shape)}."
         )
     present = tf.logical_not(tf.math.is_nan(labels))
     weights = tf.cast(present, tf.float32)
@@ -87,7 +87,8 @@ def _shape_fits(actual, expected):
     return all(a is None or e is None or a == e for a, e in zip(actual, expected))
 
 
-def _describe(shape):
+def describe_shape(shape):
+    """Writes a batched shape for messages: `(batch, 3)` for `(None, 3)`."""
     dims = ["batch" if i == 0 else d for i, d in enumerate(shape)]
     return "(" + ", ".join(str(d) for d in dims) + ")"
 

@@ -369,6 +369,8 @@ class MMoEExModel(keras.Model):
             task.per_step for task in self.tasks
         )
         validation.check_features(x, sequence_input=True if sequence else None)
+        if self.built:
+            _check_built_shape(np.shape(x)[1:], self.get_build_config())
         if y is not None:
             validation.check_labels(self.tasks, y, len(x))
 
@@ -391,3 +393,23 @@ class MMoEExModel(keras.Model):
         config = dict(config)
         config["experts"] = keras.saving.deserialize_keras_object(config["experts"])
         return cls(**config)
+
+
+def _check_built_shape(example_shape, build_config):
+    """Fails, naming both shapes, if examples do not fit the built model.
+
+    Args:
+        example_shape: The shape of one example (without the batch axis).
+        build_config: The model's `get_build_config()`.
+    """
+    built = tuple((build_config or {}).get("input_shape") or ())[1:]
+    if not built:
+        return
+    fits = len(example_shape) == len(built) and all(
+        b is None or b == s for b, s in zip(built, example_shape)
+    )
+    if not fits:
+        raise MMoEExError(
+            f"Features have shape {losses.describe_shape((None, *example_shape))}; "
+            f"the model was built for {losses.describe_shape((None, *built))}."
+        )

@@ -233,6 +233,14 @@ def test_bad_features_are_named():
         model.fit(X.astype(str), Y, verbose=0)
     with pytest.raises(MMoEExError, match=r"\(batch, steps, features\)"):
         MMoEExModel(SEQ_TASKS, mt.RecurrentExperts(2, 3)).fit(X, Y, verbose=0)
+    model.fit(X, Y, epochs=1, verbose=0)
+    wider = np.concatenate([X, X[:, :2]], axis=1)
+    with pytest.raises(
+        MMoEExError, match=r"shape \(batch, 8\).*built for \(batch, 6\)"
+    ):
+        model.fit(wider, Y, verbose=0)
+    with pytest.raises(MMoEExError, match=r"built for \(batch, 6\)"):
+        model.evaluate(wider[:, None], Y, verbose=0)
 
 
 def test_bad_model_arguments():

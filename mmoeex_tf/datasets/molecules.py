@@ -73,7 +73,7 @@ def load_moleculenet_csv(path, name=None, cache_dir=None):
         row, col = np.argwhere(bad)[0]
         raise MMoEExError(
             f"{what}: labels must be 0, 1 or blank; column {columns[col]!r} "
-            f"has {labels[row, col]!r} on line {row + 2}."
+            f"has {labels[row, col].item()!r} on line {row + 2}."
         )
     valid, fingerprints = _cached_fingerprints(
         path, frame["smiles"].fillna("").tolist(), cache_dir
