@@ -39,7 +39,9 @@ the same machine. Sections (all by default):
    epoch 2 to the last, peak RSS (`VmHWM`, and `ru_maxrss`), median epoch time with
    validation, and how often the train and test functions were traced
    (Keras' `tf.function`s and `MAMLMTL.trace_count`), to show no retracing.
-7. `profile`: where a census3 step's time goes: the number of graph nodes
+7. `determinism`: the fit of section 6 with and without TensorFlow's op
+   determinism (`TF_DETERMINISTIC_OPS=1`), fresh processes, interleaved.
+8. `profile`: where a census3 step's time goes: the number of graph nodes
    (ops the executor schedules) of the compiled train step and of the
    forward pass, for joint and MAML-MTL training, against their times on a
    constant batch: microseconds per node.
@@ -82,7 +84,16 @@ from mmoeex_tf.datasets import load_census3, load_physio4  # noqa: E402
 from mmoeex_tf.errors import MMoEExError  # noqa: E402
 from mmoeex_tf.maml import MAMLMTL  # noqa: E402
 
-SECTIONS = ("epochs", "knobs", "pipeline", "export", "physio", "memory", "profile")
+SECTIONS = (
+    "epochs",
+    "knobs",
+    "pipeline",
+    "export",
+    "physio",
+    "memory",
+    "determinism",
+    "profile",
+)
 PHYSIO_PATH = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "physionet2012"
 )
@@ -925,30 +936,47 @@ def memory_child(training_name, epochs):
     print(MEMORY_MARK + json.dumps(result), flush=True)
 
 
+def run_child(training_name, epochs, environment=None):
+    """Runs `memory_child` in a fresh process and returns its result.
+
+    Args:
+        training_name: A key of `TRAININGS`.
+        epochs: Epochs of the fit.
+        environment: Further environment variables of the process.
+    """
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--memory-child",
+        training_name,
+        "--memory-epochs",
+        str(epochs),
+    ]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(environment or {})},
+    )
+    lines = [
+        line[len(MEMORY_MARK) :]
+        for line in done.stdout.splitlines()
+        if line.startswith(MEMORY_MARK)
+    ]
+    if done.returncode or not lines:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"run of {training_name} failed:\n{tail}")
+    return json.loads(lines[-1])
+
+
 def section_memory(ctx):
     """Section 6: RSS across a full `fit`, peak RSS and retracing."""
     epochs = ctx.args.memory_epochs
     results = []
     for name in TRAININGS:
         log(f"memory: {epochs}-epoch fit of {name} in a fresh process")
-        command = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--memory-child",
-            name,
-            "--memory-epochs",
-            str(epochs),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        lines = [
-            line[len(MEMORY_MARK) :]
-            for line in done.stdout.splitlines()
-            if line.startswith(MEMORY_MARK)
-        ]
-        if done.returncode or not lines:
-            tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-            raise RuntimeError(f"memory run of {name} failed:\n{tail}")
-        results.append(json.loads(lines[-1]))
+        results.append(run_child(name, epochs))
     print("## 6. Memory and retracing (census3, full `fit`)\n")
     print(
         f"Each training in a fresh process: census3 loaded, the reference model "
@@ -1007,6 +1035,37 @@ def section_memory(ctx):
     print()
 
 
+def section_determinism(ctx):
+    """Section 7: the cost of TensorFlow's op determinism on census3 epochs."""
+    epochs = ctx.args.memory_epochs
+    switch = {"TF_DETERMINISTIC_OPS": "1"}
+    medians = {}
+    for round_ in range(2):
+        for name in ("joint", "MAML-MTL order 2"):
+            for deterministic in (False, True):
+                log(f"determinism: round {round_ + 1}, {name}, {deterministic}")
+                result = run_child(name, epochs, switch if deterministic else None)
+                key = (name, deterministic)
+                medians.setdefault(key, []).append(statistics.median(result["seconds"]))
+    print("## 7. census3: cost of op determinism\n")
+    print(
+        f"`mmoeex train`'s {epochs}-epoch fit (as in section 6) in fresh "
+        "processes, with and without `TF_DETERMINISTIC_OPS=1` (the same "
+        "switch as `tf.config.experimental.enable_op_determinism()`), two "
+        "interleaved rounds; median epoch time with validation of each run.\n"
+    )
+    print("| training | default s | deterministic s | x default |")
+    print("|---|---|---|---:|")
+    for name in ("joint", "MAML-MTL order 2"):
+        plain, fixed = medians[(name, False)], medians[(name, True)]
+        ratio = statistics.median(fixed) / statistics.median(plain)
+        print(
+            f"| {name} | {', '.join(f'{v:.2f}' for v in plain)} "
+            f"| {', '.join(f'{v:.2f}' for v in fixed)} | {ratio:.2f} |"
+        )
+    print()
+
+
 # --------------------------------------------------------------- profile ---
 
 
@@ -1043,7 +1102,7 @@ def matmul_floor(features, weights, rows):
 
 
 def section_profile(ctx):
-    """Section 7: where a census3 step's time goes: graph size per training."""
+    """Section 8: where a census3 step's time goes: graph size per training."""
     data = ctx.census
     x, y = data.split("train")
     features = tf.constant(x[:BATCH])
@@ -1078,7 +1137,7 @@ def section_profile(ctx):
         )
     weights = model.count_params()
     floor = matmul_floor(x.shape[1], weights, BATCH)
-    print("## 7. census3: where a step's time goes (profile)\n")
+    print("## 8. census3: where a step's time goes (profile)\n")
     print(
         "Nodes of the compiled train step's graph (function library included: "
         "the ops the executor schedules) and of the inference forward pass, "
@@ -1130,7 +1189,7 @@ def print_summary(ctx):
 
 
 def parse_sections(values):
-    """Section names from names or numbers (1-7), in the canonical order."""
+    """Section names from names or numbers (1-8), in the canonical order."""
     chosen = set()
     for value in values:
         if value.isdigit() and 1 <= int(value) <= len(SECTIONS):
@@ -1139,7 +1198,7 @@ def parse_sections(values):
             chosen.add(value)
         else:
             raise argparse.ArgumentTypeError(
-                f"unknown section {value!r}; choose from {', '.join(SECTIONS)} or 1-7"
+                f"unknown section {value!r}; choose from {', '.join(SECTIONS)} or 1-8"
             )
     return [name for name in SECTIONS if name in chosen]
 
@@ -1242,6 +1301,7 @@ def main(argv=None):
         "export": section_export,
         "physio": section_physio,
         "memory": section_memory,
+        "determinism": section_determinism,
         "profile": section_profile,
     }
     if "epochs" in args.sections and "knobs" in args.sections:
