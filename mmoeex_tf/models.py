@@ -362,6 +362,11 @@ class MMoEExModel(keras.Model):
         with without_model_pruning():
             return super().evaluate(x, y, *args, **kwargs)
 
+    def predict(self, x, *args, **kwargs):
+        """`keras.Model.predict`, with the features checked first when in memory."""
+        self._check_in_memory(x, None)
+        return super().predict(x, *args, **kwargs)
+
     def _check_in_memory(self, x, y):
         if not isinstance(x, (np.ndarray, list)) and not hasattr(x, "to_numpy"):
             return

@@ -241,6 +241,10 @@ def test_bad_features_are_named():
         model.fit(wider, Y, verbose=0)
     with pytest.raises(MMoEExError, match=r"built for \(batch, 6\)"):
         model.evaluate(wider[:, None], Y, verbose=0)
+    with pytest.raises(MMoEExError, match=r"built for \(batch, 6\)"):
+        model.predict(wider, verbose=0)
+    with pytest.raises(MMoEExError, match="NaN or inf"):
+        model.predict(bad, verbose=0)
 
 
 def test_bad_model_arguments():
