@@ -341,26 +341,33 @@ class CensusSetting:
         )
 
 
-def census_model(data, setting):
-    """The census3 reference MMoEEx, compiled as `setting` says."""
-    keras.utils.set_random_seed(0)
+def census_config(setting, epochs=1):
+    """The census3 reference configuration as `mmoeex train` takes it."""
     order = TRAININGS[setting.training]
-    optimization = None if order is None else MAMLMTL(order=order, outer=setting.outer)
-    model = mt.MMoEExModel(
-        data.tasks,
-        mt.DenseExperts(12, 4),
+    return RunConfig(
+        data="census3",
+        experts=12,
+        expert_units=(4,),
         alpha=0.75,
         mode="exclusivity",
-        tower_units=[4],
-        optimization=optimization,
-    )
-    model.build((None, data.x["train"].shape[1]))
-    model.compile(
-        optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01),
+        tower_units=(4,),
+        optimization="joint" if order is None else "maml",
+        maml={} if order is None else {"order": order, "outer": setting.outer},
+        learning_rate=1e-4,
+        weight_decay=0.01,
+        batch_size=BATCH,
+        epochs=epochs,
+        seed=0,
         steps_per_execution=setting.steps_per_execution,
         jit_compile=setting.jit_compile,
     )
-    return model
+
+
+def census_model(data, setting):
+    """The census3 reference MMoEEx, built as `mmoeex train` builds it."""
+    keras.utils.set_random_seed(0)
+    config = census_config(setting)
+    return training.build_model(config, data.tasks, data.x["train"].shape[1:])
 
 
 def default_settings():
@@ -922,7 +929,7 @@ def memory_child(training_name, epochs):
     rss_loaded = rss_mb()
     model = census_model(data, CensusSetting(training_name))
     probe = MemoryProbe()
-    config = RunConfig(data="census3", batch_size=BATCH, epochs=epochs, seed=0)
+    config = census_config(CensusSetting(training_name), epochs)
     training.train(model, data, config, callbacks=[probe], verbose=0)
     result = {
         "training": training_name,
@@ -1079,6 +1086,25 @@ def graph_size(function, *args):
     return len(graph.node) + sum(len(f.node_def) for f in graph.library.function)
 
 
+def mean_call_time(function, argument, calls):
+    """A runner timing `calls` calls of `function(argument)`.
+
+    Returns:
+        A function of no argument returning `[mean seconds per call]`, the
+        last call's results fetched before the clock stops.
+    """
+
+    def run():
+        start = time.perf_counter()
+        for _ in range(calls):
+            result = function(argument)
+        for value in tf.nest.flatten(result):
+            value.numpy()
+        return [(time.perf_counter() - start) / calls]
+
+    return run
+
+
 def matmul_floor(features, weights, rows):
     """Seconds of one matmul doing a forward pass's multiply-adds.
 
@@ -1089,16 +1115,9 @@ def matmul_floor(features, weights, rows):
     inputs = tf.random.normal((rows, features))
     kernel = tf.random.normal((features, max(1, weights // features)))
     product = tf.function(lambda inputs: tf.matmul(inputs, kernel))
-
-    def calls():
-        start = time.perf_counter()
-        for _ in range(100):
-            out = product(inputs)
-        float(out[0, 0])
-        return [(time.perf_counter() - start) / 100]
-
-    calls()
-    return statistics.median(sum((calls() for _ in range(5)), []))
+    run = mean_call_time(product, inputs, 100)
+    run()
+    return statistics.median(sum((run() for _ in range(5)), []))
 
 
 def section_profile(ctx):
@@ -1114,24 +1133,11 @@ def section_profile(ctx):
         ops = graph_size(step, (features, labels))
         forward = tf.function(lambda inputs, model=model: model(inputs))
         forward_ops = graph_size(forward, features)
-
-        def steps(step=step):
-            start = time.perf_counter()
-            for _ in range(20):
-                logs = step((features, labels))
-            float(logs["loss"])
-            return [(time.perf_counter() - start) / 20]
-
-        def forwards(forward=forward):
-            start = time.perf_counter()
-            for _ in range(20):
-                out = forward(features)
-            float(tf.reduce_sum(tf.nest.flatten(out)[0]))
-            return [(time.perf_counter() - start) / 20]
-
-        timed = interleaved(
-            {"step": steps, "forward": forwards}, ctx.args.repeats, label=name
-        )
+        runners = {
+            "step": mean_call_time(step, (features, labels), 20),
+            "forward": mean_call_time(forward, features, 20),
+        }
+        timed = interleaved(runners, ctx.args.repeats, label=name)
         rows.append(
             (name, ops, timed["step"].median, forward_ops, timed["forward"].median)
         )
