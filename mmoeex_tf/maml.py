@@ -23,11 +23,7 @@ import tensorflow as tf
 
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.experts import DenseExperts
-from mmoeex_tf.optimization import (
-    Optimization,
-    StepResult,
-    sum_over_replicas,
-)
+from mmoeex_tf.optimization import Optimization, StepResult, sum_over_replicas
 
 INNER_WEIGHTS = ("all", "shared")
 OUTER_MODES = ("auto", "loop", "batched")
@@ -341,11 +337,7 @@ def _check_inner_lr(inner_lr):
 def _check_tasks_per_step(tasks_per_step):
     if tasks_per_step is None:
         return None
-    if (
-        isinstance(tasks_per_step, bool)
-        or not isinstance(tasks_per_step, numbers.Integral)
-        or tasks_per_step < 1
-    ):
+    if not _is_integer_in(tasks_per_step, 1, math.inf):
         raise MMoEExError(
             "MAMLMTL tasks_per_step must be None (all tasks) or an integer >= 1, "
             f"got {tasks_per_step!r}."
@@ -354,15 +346,20 @@ def _check_tasks_per_step(tasks_per_step):
 
 
 def _check_seed(seed):
-    if (
-        isinstance(seed, bool)
-        or not isinstance(seed, numbers.Integral)
-        or not 0 <= seed < 2**63
-    ):
+    if not _is_integer_in(seed, 0, 2**63):
         raise MMoEExError(
             f"MAMLMTL seed must be an integer in [0, 2**63), got {seed!r}."
         )
     return int(seed)
+
+
+def _is_integer_in(value, low, high):
+    """Whether `value` is an integer (not a bool) in `[low, high)`."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, numbers.Integral)
+        and low <= value < high
+    )
 
 
 def _split_pattern(split_ratio):
