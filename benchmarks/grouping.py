@@ -22,7 +22,7 @@ import tensorflow as tf
 
 import mmoeex_tf as mt
 from mmoeex_tf.datasets import load_tox21, load_toxcast
-from mmoeex_tf.grouping_report import compare_groupings
+from mmoeex_tf.runs.grouping_report import compare_groupings
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "moleculenet"
 LOADERS = {

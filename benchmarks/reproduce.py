@@ -18,8 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mmoeex_tf import diversity, evaluation, training
-from mmoeex_tf.config import RunConfig
+from mmoeex_tf import runs
+from mmoeex_tf.analysis import diversity
+from mmoeex_tf.analysis.scores import PRIMARY_METRIC, score_model
+from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.tasks import higher_is_better
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SETTINGS = {
@@ -59,10 +62,10 @@ MODELS = {
 def run(base, name, seed, data):
     """Trains one model and returns its test scores and diversity."""
     config = dataclasses.replace(base, seed=seed, **MODELS[name])
-    model = training.build_model(config, data.tasks, data.x["train"].shape[1:])
-    result = training.train(model, data, config, verbose=0)
+    model = runs.build_model(config, data.tasks, data.x["train"].shape[1:])
+    result = runs.train(model, data, config, verbose=0)
     x_test, y_test = data.split("test")
-    scores = evaluation.score_model(model, x_test, y_test)
+    scores = score_model(model, x_test, y_test)
     score = float("nan")
     if config.model in ("mmoe", "mmoeex"):
         matrix = diversity.expert_distance_matrix(model, x_test)
@@ -74,33 +77,33 @@ def delta(scores, single, tasks):
     """The paper's Delta: mean relative gain over single-task, in percent."""
     gains = []
     for task in tasks:
-        _, higher_is_better = evaluation.PRIMARY_METRIC[task.kind]
-        sign = 1.0 if higher_is_better else -1.0
+        metric = PRIMARY_METRIC[task.kind]
+        sign = 1.0 if higher_is_better(metric) else -1.0
         gains.append(sign * (scores[task.name] - single[task.name]) / single[task.name])
     return 100.0 * float(np.mean(gains))
 
 
-def report(name, data, runs, seeds):
+def report(name, data, results, seeds):
     tasks = data.tasks
-    metric = {t.name: evaluation.PRIMARY_METRIC[t.kind][0] for t in tasks}
+    metric = {t.name: PRIMARY_METRIC[t.kind] for t in tasks}
     print(f"\n### {name} (seeds {', '.join(map(str, seeds))})\n")
     header = " | ".join(f"{t.name} {metric[t.name]}" for t in tasks)
     print(f"| model | {header} | Delta % | diversity | train s |")
     print("|---|" + "---|" * (len(tasks) + 3))
-    singles = runs["single-task"]
-    for model, results in runs.items():
+    singles = results["single-task"]
+    for model, model_results in results.items():
         cells = []
         for task in tasks:
-            values = [r[0][task.name] for r in results]
+            values = [r[0][task.name] for r in model_results]
             cells.append(f"{np.mean(values):.4f} ± {np.std(values):.4f}")
-        deltas = [delta(r[0], s[0], tasks) for r, s in zip(results, singles)]
-        diversity_scores = [r[1] for r in results]
+        deltas = [delta(r[0], s[0], tasks) for r, s in zip(model_results, singles)]
+        diversity_scores = [r[1] for r in model_results]
         div = (
             "n/a"
             if np.isnan(diversity_scores).all()
             else f"{np.mean(diversity_scores):.3f} ± {np.std(diversity_scores):.3f}"
         )
-        seconds = np.mean([r[2] for r in results])
+        seconds = np.mean([r[2] for r in model_results])
         print(
             f"| {model} | {' | '.join(cells)} | {np.mean(deltas):+.2f} | {div} | "
             f"{seconds:.0f} |",
@@ -116,13 +119,13 @@ def main():
     args = parser.parse_args()
     for name in args.data:
         base = SETTINGS[name]
-        data = training.load_data(base.data, base.data_path)
-        runs = {model: [] for model in args.models}
+        data = runs.load_data(base.data, base.data_path)
+        results = {model: [] for model in args.models}
         start = time.perf_counter()
         for seed in args.seeds:
             for model in args.models:
-                runs[model].append(run(base, model, seed, data))
-        report(name, data, runs, args.seeds)
+                results[model].append(run(base, model, seed, data))
+        report(name, data, results, args.seeds)
         shown = {
             k: v
             for k, v in dataclasses.asdict(base).items()

@@ -24,7 +24,7 @@ the same machine. Sections (all by default):
    batches already in memory (a cached, materialised `tf.data` of pre-made
    batches; and the compiled train step called in a Python loop on constant
    tensors), and whether the pipeline costs less than 10 %.
-4. `export`: the SavedModel of `mmoeex_tf.export.export_saved_model`, loaded
+4. `export`: the SavedModel of `mmoeex_tf.integrations.export.export_saved_model`, loaded
    with `tf.saved_model.load`, its `serving_default` signature called on CPU:
    batch-1 latency (median, p90, p99; target < 2 ms) and batch-512 throughput.
 5. `physio`: physio4 (48 steps, 79 features) as the reproduction runs it
@@ -78,11 +78,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import mmoeex_tf as mt  # noqa: E402
-from mmoeex_tf import export, training  # noqa: E402
-from mmoeex_tf.config import RunConfig  # noqa: E402
+from mmoeex_tf import runs  # noqa: E402
 from mmoeex_tf.datasets import load_census3, load_physio4  # noqa: E402
 from mmoeex_tf.errors import MMoEExError  # noqa: E402
-from mmoeex_tf.maml import MAMLMTL  # noqa: E402
+from mmoeex_tf.integrations import export
+from mmoeex_tf.runs.config import RunConfig  # noqa: E402
+from mmoeex_tf.training.maml import MAMLMTL  # noqa: E402
 
 SECTIONS = (
     "epochs",
@@ -367,7 +368,7 @@ def census_model(data, setting):
     """The census3 reference MMoEEx, built as `mmoeex train` builds it."""
     keras.utils.set_random_seed(0)
     config = census_config(setting)
-    return training.build_model(config, data.tasks, data.x["train"].shape[1:])
+    return runs.build_model(config, data.tasks, data.x["train"].shape[1:])
 
 
 def default_settings():
@@ -930,7 +931,7 @@ def memory_child(training_name, epochs):
     model = census_model(data, CensusSetting(training_name))
     probe = MemoryProbe()
     config = census_config(CensusSetting(training_name), epochs)
-    training.train(model, data, config, callbacks=[probe], verbose=0)
+    runs.train(model, data, config, callbacks=[probe], verbose=0)
     result = {
         "training": training_name,
         "rss_loaded": rss_loaded,
@@ -987,7 +988,7 @@ def section_memory(ctx):
     print("## 6. Memory and retracing (census3, full `fit`)\n")
     print(
         f"Each training in a fresh process: census3 loaded, the reference model "
-        f"built, then `training.train` as `mmoeex train` runs it ({epochs} "
+        f"built, then `runs.train` as `mmoeex train` runs it ({epochs} "
         f"epochs of the shuffled pipeline, batch {BATCH}, validation every "
         "epoch). RSS from /proc/self/statm at each epoch end; peak RSS after "
         "the fit from `VmHWM` in /proc/self/status (`ru_maxrss` where there is "

@@ -11,15 +11,6 @@ import os
 # console unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from mmoeex_tf.assignment import expert_assignment
-from mmoeex_tf.balancers import (
-    DynamicWeightAverage,
-    EqualWeights,
-    LossBalancedTaskWeighting,
-    StaticWeights,
-    UncertaintyWeighting,
-)
-from mmoeex_tf.baselines import mmoe, shared_bottom, single_task_models
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers import (
     Conv1DExperts,
@@ -31,11 +22,20 @@ from mmoeex_tf.layers import (
     TaskHeads,
     TaskTowers,
 )
-from mmoeex_tf.maml import MAMLMTL
-from mmoeex_tf.metrics import CohenKappa
-from mmoeex_tf.models import MMoEExModel
-from mmoeex_tf.optimization import JointTraining
+from mmoeex_tf.layers.assignment import expert_assignment
+from mmoeex_tf.models.baselines import mmoe, shared_bottom, single_task_models
+from mmoeex_tf.models.mmoeex_model import MMoEExModel
 from mmoeex_tf.tasks import Task
+from mmoeex_tf.training.balancers import (
+    DynamicWeightAverage,
+    EqualWeights,
+    LossBalancedTaskWeighting,
+    StaticWeights,
+    UncertaintyWeighting,
+)
+from mmoeex_tf.training.maml import MAMLMTL
+from mmoeex_tf.training.metrics import CohenKappa
+from mmoeex_tf.training.optimization import JointTraining
 
 __version__ = "0.1.0"
 

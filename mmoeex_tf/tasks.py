@@ -19,6 +19,9 @@ METRICS_BY_KIND = {
     "multiclass": ("accuracy", "kappa", "quadratic_kappa"),
     "regression": ("mae", "rmse", "mse"),
 }
+#: Metrics where lower is better (errors and losses); every other is better
+#: higher.
+LOWER_IS_BETTER = ("mae", "rmse", "mse", "loss")
 _NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -188,6 +191,19 @@ class Task:
     def from_config(cls, config):
         """Creates a task from the output of `get_config`."""
         return cls(**config)
+
+
+def higher_is_better(metric):
+    """Whether a larger value of a metric is better.
+
+    Args:
+        metric: A metric name (`"auc"`, `"roc_auc"`, `"kappa"`, `"mae"`,
+            `"loss"`, ...).
+
+    Returns:
+        `False` for errors and losses (`LOWER_IS_BETTER`), else `True`.
+    """
+    return metric not in LOWER_IS_BETTER
 
 
 def _as_tuple(value):

@@ -4,8 +4,9 @@ import pytest
 import tensorflow as tf
 
 import mmoeex_tf as mt
-from mmoeex_tf import MMoEExError, MMoEExModel, Task, balancers
-from mmoeex_tf.maml import MAMLMTL
+from mmoeex_tf import MMoEExError, MMoEExModel, Task
+from mmoeex_tf.training import balancers
+from mmoeex_tf.training.maml import MAMLMTL
 
 TASKS = [Task("flag", "binary"), Task("value", "regression")]
 RNG = np.random.default_rng(3)

@@ -9,9 +9,13 @@ from matplotlib.image import imread
 
 import mmoeex_tf as mt
 from mmoeex_tf import MMoEExError
-from mmoeex_tf.callbacks import DiversityCallback, MeanTaskMetric
-from mmoeex_tf.diversity import diversity_score, expert_distance_matrix, gate_usage
-from mmoeex_tf.training import validation_score
+from mmoeex_tf.analysis.diversity import (
+    diversity_score,
+    expert_distance_matrix,
+    gate_usage,
+)
+from mmoeex_tf.analysis.scores import validation_score
+from mmoeex_tf.integrations.callbacks import DiversityCallback, MeanTaskMetric
 
 RNG = np.random.default_rng(11)
 X = RNG.normal(size=(96, 5)).astype("float32")

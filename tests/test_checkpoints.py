@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 import mmoeex_tf as mt
-from mmoeex_tf import checkpoints as checkpoints_module
-from mmoeex_tf import training
-from mmoeex_tf.checkpoints import Progress, RunCheckpoints
-from mmoeex_tf.config import RunConfig
+from mmoeex_tf import runs
 from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.runs import checkpoints as checkpoints_module
+from mmoeex_tf.runs.checkpoints import Progress, RunCheckpoints
+from mmoeex_tf.runs.config import RunConfig
 
 KILLED_RUN = Path(__file__).parent / "scripts" / "killed_run.py"
 # Dropout (seed states), MAML-MTL and a DWA balancer (state updated at epoch
@@ -157,7 +157,7 @@ def test_a_checkpoint_whose_write_dies_never_replaces_the_last_good_one(
 
 def test_bad_checkpoints_are_named(tmp_path):
     with pytest.raises(MMoEExError, match="no checkpoint to resume from"):
-        training.resume(tmp_path)
+        runs.resume(tmp_path)
     model = small_model()
     checkpoints = RunCheckpoints(tmp_path, RunConfig())
     checkpoints.save(model, progress(1, model))

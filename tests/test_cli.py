@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from mmoeex_tf import training
+from mmoeex_tf import runs
 from mmoeex_tf.cli import main
-from mmoeex_tf.config import RunConfig
+from mmoeex_tf.runs import run as run_module
+from mmoeex_tf.runs.config import RunConfig
 
 RUN_FILES = {
     "model.keras",
@@ -163,7 +164,7 @@ def test_every_model_trains(tmp_path, model, experts):
     config = write_config(tmp_path / "c.yaml", {**TINY, "model": model})
     output = tmp_path / "run"
     assert main(["train", "--config", str(config), "--output", str(output), "-q"]) == 0
-    saved = training.load_saved_model(output / "model.keras")
+    saved = runs.load_saved_model(output / "model.keras")
     assert saved.mixture.num_experts == experts
     if model == "single-task":
         assert saved.gate_mask.tolist() == [[1, 0], [0, 1]]
@@ -174,12 +175,12 @@ def test_maml_optimization(tmp_path, capsys):
     config = write_config(tmp_path / "c.yaml", values)
     output = tmp_path / "run"
     code = main(["train", "--config", str(config), "--output", str(output), "-q"])
-    if importlib.util.find_spec("mmoeex_tf.maml") is None:
-        assert_failed(capsys, code, "mmoeex_tf.maml")
+    if importlib.util.find_spec("mmoeex_tf.training.maml") is None:
+        assert_failed(capsys, code, "mmoeex_tf.training.maml")
         assert not output.exists()
     else:
         assert code == 0
-        saved = training.load_saved_model(output / "model.keras")
+        saved = runs.load_saved_model(output / "model.keras")
         assert type(saved.optimization).__name__ == "MAMLMTL"
 
 
@@ -192,9 +193,7 @@ def test_xla_and_steps_per_execution(tmp_path, capsys):
     resolved = RunConfig.from_dict(yaml.safe_load((output / "config.yaml").read_text()))
     assert (resolved.steps_per_execution, resolved.jit_compile) == (3, True)
     assert len(pd.read_csv(output / "history.csv")) == 2
-    model = training.build_model(
-        resolved, training.load_run_data(resolved).tasks, (10,)
-    )
+    model = runs.build_model(resolved, runs.load_run_data(resolved).tasks, (10,))
     assert (model.steps_per_execution, model.jit_compile) == (3, True)
     bad = write_config(tmp_path / "bad.yaml", {**TINY, "jit_compile": "yes"})
     code = main(["train", "--config", str(bad), "--output", str(tmp_path / "r")])
@@ -271,14 +270,14 @@ def test_a_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     # model.keras and config.yaml are written by then
-    monkeypatch.setattr(training, "plot_learning_curves", broken)
+    monkeypatch.setattr(run_module, "plot_learning_curves", broken)
     config = RunConfig.from_dict({**TINY, "output": str(tmp_path / "run")})
     with pytest.raises(OSError, match="disk full"):
-        training.run(config, verbose=0)
+        runs.run(config, verbose=0)
     # no partial output, only the checkpoint to finish the run from
     assert only_entries(tmp_path / "run") == ["checkpoint"]
     monkeypatch.undo()
-    finished = training.resume(tmp_path / "run", verbose=0)
+    finished = runs.resume(tmp_path / "run", verbose=0)
     assert set(only_entries(finished.folder)) == RUN_FILES
     assert len(finished.result.history) == 1
 
@@ -292,12 +291,12 @@ def test_ctrl_c_keeps_the_best_epoch_and_writes_outputs(tmp_path, monkeypatch, c
             if self.epoch == 1 and batch == 1:
                 raise KeyboardInterrupt
 
-    train = training.train
+    train = runs.train
 
     def train_with_ctrl_c(model, data, config, callbacks, verbose, checkpoints):
         return train(model, data, config, [CtrlC()], verbose, checkpoints)
 
-    monkeypatch.setattr(training, "train", train_with_ctrl_c)
+    monkeypatch.setattr(run_module, "train", train_with_ctrl_c)
     config = write_config(tmp_path / "c.yaml", {**TINY, "epochs": 3})
     output = tmp_path / "run"
     assert (
@@ -308,12 +307,12 @@ def test_ctrl_c_keeps_the_best_epoch_and_writes_outputs(tmp_path, monkeypatch, c
     summary = json.loads((output / "metrics.json").read_text())
     assert summary["interrupted"] is True
     assert summary["epochs_run"] == summary["best_epoch"] == 1
-    saved = training.load_saved_model(output / "model.keras")
-    data = training.load_data("synthetic", options=TINY["data_options"])
-    for task, values in training.evaluate(saved, data, "val").items():
+    saved = runs.load_saved_model(output / "model.keras")
+    data = runs.load_data("synthetic", options=TINY["data_options"])
+    for task, values in runs.evaluate(saved, data, "val").items():
         assert values == pytest.approx(summary["metrics"]["val"][task])
     # the checkpoint of epoch 0 finishes the run, replacing the outputs
-    monkeypatch.setattr(training, "train", train)
+    monkeypatch.setattr(run_module, "train", train)
     assert main(["train", "--resume", str(output), "-q"]) == 0
     assert set(only_entries(output)) == RUN_FILES
     summary = json.loads((output / "metrics.json").read_text())

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import mmoeex_tf as mt
-from mmoeex_tf.distributed import shard_by_data, tf_config
+from mmoeex_tf.integrations.distributed import shard_by_data, tf_config
 
 SCRIPT = Path(__file__).parent / "scripts" / "multi_worker_fit.py"
 WORKER_TIMEOUT_S = 180

@@ -4,7 +4,7 @@ import pytest
 
 import mmoeex_tf as mt
 from mmoeex_tf import MMoEExModel, Task
-from mmoeex_tf.diversity import (
+from mmoeex_tf.analysis.diversity import (
     diversity_score,
     expert_distance_matrix,
     gate_usage,

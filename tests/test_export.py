@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import mmoeex_tf as mt
 from mmoeex_tf import MMoEExError
-from mmoeex_tf.export import (
+from mmoeex_tf.integrations.export import (
     add_export_arguments,
     export_saved_model,
     next_version,

@@ -5,14 +5,13 @@ import pytest
 
 import mmoeex_tf as mt
 from mmoeex_tf import MMoEExError, Task
-from mmoeex_tf.grouping import (
-    GroupedModel,
+from mmoeex_tf.analysis.grouping import (
     cluster_tasks,
-    fit_grouped,
     group_tasks,
     head_weights,
     task_similarity,
 )
+from mmoeex_tf.models.grouped import GroupedModel, fit_grouped
 
 FAMILIES, PER_FAMILY, FEATURES = 3, 4, 20
 

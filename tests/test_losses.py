@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mmoeex_tf import DenseExperts, MMoEExError, MMoEExModel, Task, losses
+from mmoeex_tf import DenseExperts, MMoEExError, MMoEExModel, Task
+from mmoeex_tf.training import losses
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 6)).astype("float32")

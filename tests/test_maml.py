@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 import mmoeex_tf as mt
 from mmoeex_tf import MAMLMTL, MMoEExError, MMoEExModel, Task
 from mmoeex_tf.datasets import load_census3
-from mmoeex_tf.maml import _split_rows
+from mmoeex_tf.training.maml import _split_rows
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(200, 5)).astype("float32")

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import mmoeex_tf as mt
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.maml import MAMLMTL
+from mmoeex_tf.training.maml import MAMLMTL
 
 TASKS = [mt.Task("flag", "binary"), mt.Task("value", "regression")]
 BATCH = 16

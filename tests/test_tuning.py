@@ -6,16 +6,16 @@ import pytest
 
 import mmoeex_tf as mt
 from mmoeex_tf import MMoEExError
-from mmoeex_tf.config import RunConfig
-from mmoeex_tf.maml import MAMLMTL
-from mmoeex_tf.training import validation_score
-from mmoeex_tf.tuning import (
+from mmoeex_tf.analysis.scores import validation_score
+from mmoeex_tf.integrations.tuning import (
     MMoEExHyperModel,
     add_tune_arguments,
     make_tuner,
     objective,
     run_tune,
 )
+from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.training.maml import MAMLMTL
 
 RNG = np.random.default_rng(2)
 X = RNG.normal(size=(192, 6)).astype("float32")

@@ -2,11 +2,31 @@
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.batched_ops import shared_input_dense
+
+
+def masked_softmax(logits, mask):
+    """Softmax over the last axis where `mask` is true; exactly 0 elsewhere.
+
+    Written out (shift by the maximum, exponentiate, divide by the sum) rather
+    than with `tf.nn.softmax`, whose CPU kernel returns 0.99999994 for a
+    single open expert: here one open expert gets exactly 1, a closed one
+    exactly 0 and its logit exactly zero gradient.
+
+    Args:
+        logits: `(..., experts)` gate logits.
+        mask: Boolean array broadcastable to `logits`.
+
+    Returns:
+        The gate weights, shaped like `logits`.
+    """
+    logits = ops.where(mask, logits, float("-inf"))
+    shifted = logits - ops.stop_gradient(ops.max(logits, axis=-1, keepdims=True))
+    exponentials = ops.exp(shifted)
+    return exponentials / ops.sum(exponentials, axis=-1, keepdims=True)
 
 
 @keras.saving.register_keras_serializable(package="mmoeex_tf")
@@ -76,8 +96,7 @@ class MaskedSoftmaxGate(keras.layers.Layer):
         logits = shared_input_dense(inputs, self.kernel)
         if self.use_bias:
             logits = logits + self.bias
-        logits = ops.where(self.mask, logits, float("-inf"))
-        weights = tf.nn.softmax(logits, axis=-1)
+        weights = masked_softmax(logits, self.mask)
         return weights[..., 0, :] if self.single_gate else weights
 
     def compute_output_shape(self, input_shape):

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from mmoeex_tf.assignment import check_gate_mask, expert_assignment
+from mmoeex_tf.layers.assignment import check_gate_mask, expert_assignment
 from mmoeex_tf.layers.batched_ops import mix
 from mmoeex_tf.layers.experts import ExpertStack
 from mmoeex_tf.layers.gate import MaskedSoftmaxGate

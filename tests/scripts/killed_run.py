@@ -15,8 +15,8 @@ import sys
 
 import keras
 
-from mmoeex_tf import training
-from mmoeex_tf.config import RunConfig, read_config_file
+from mmoeex_tf import runs
+from mmoeex_tf.runs.config import RunConfig, read_config_file
 
 
 class KillAt(keras.callbacks.Callback):
@@ -36,4 +36,4 @@ class KillAt(keras.callbacks.Callback):
 
 config_file, output, epoch, batch = sys.argv[1:]
 config = RunConfig.from_dict({**read_config_file(config_file), "output": output})
-training.run(config, callbacks=[KillAt(int(epoch), int(batch))], verbose=0)
+runs.run(config, callbacks=[KillAt(int(epoch), int(batch))], verbose=0)

@@ -3,7 +3,7 @@
 Usage: python multi_worker_fit.py OUTPUT.npz
 
 With `TF_CONFIG` set, the process is one worker of a multi-worker job
-(`mmoeex_tf.distributed.MultiWorkerMirroredStrategy`); without, it trains
+(`mmoeex_tf.integrations.distributed.MultiWorkerMirroredStrategy`); without, it trains
 alone. Data, seeds and the global batch are the same either way. The npz file
 holds the final weights (`weight_0`, ...) and the per-epoch logs (`loss`,
 `val_loss`, ...).
@@ -17,7 +17,10 @@ import numpy as np
 import tensorflow as tf
 
 import mmoeex_tf as mt
-from mmoeex_tf.distributed import MultiWorkerMirroredStrategy, shard_by_data
+from mmoeex_tf.integrations.distributed import (
+    MultiWorkerMirroredStrategy,
+    shard_by_data,
+)
 
 GLOBAL_BATCH = 32
 EPOCHS = 2

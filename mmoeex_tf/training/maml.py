@@ -23,7 +23,8 @@ import tensorflow as tf
 
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.experts import DenseExperts
-from mmoeex_tf.optimization import Optimization, StepResult, sum_over_replicas
+from mmoeex_tf.training.optimization import Optimization, StepResult
+from mmoeex_tf.training.replicas import sum_over_replicas
 
 INNER_WEIGHTS = ("all", "shared")
 OUTER_MODES = ("auto", "loop", "batched")

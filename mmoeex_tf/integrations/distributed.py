@@ -14,8 +14,11 @@ import os
 import keras
 import tensorflow as tf
 import mmoeex_tf as mt
-from mmoeex_tf.distributed import (
-    MultiWorkerMirroredStrategy, shard_by_data, tf_config)
+from mmoeex_tf.integrations.distributed import (
+    MultiWorkerMirroredStrategy,
+    shard_by_data,
+    tf_config,
+)
 
 index = 0  # 1 on host2; or TF_CONFIG comes from the scheduler
 os.environ["TF_CONFIG"] = tf_config(["host1:12345", "host2:12345"], index)

@@ -32,7 +32,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from mmoeex_tf import training
+from mmoeex_tf import runs
 from mmoeex_tf.errors import MMoEExError
 
 INPUT_NAME = "features"
@@ -227,7 +227,7 @@ def run_export(args):
         MMoEExError: if the model file is not a saved `MMoEExModel` or the
             version cannot be written.
     """
-    model = training.load_saved_model(args.model_file)
+    model = runs.load_saved_model(args.model_file)
     path = export_saved_model(
         model,
         args.name or model.name,

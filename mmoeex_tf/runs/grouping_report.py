@@ -15,8 +15,11 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from mmoeex_tf import baselines, evaluation
-from mmoeex_tf.grouping import fit_grouped, group_tasks
+from mmoeex_tf.models import baselines
+
+from mmoeex_tf.analysis import scores as evaluation
+from mmoeex_tf.models.grouped import fit_grouped
+from mmoeex_tf.analysis.grouping import group_tasks
 
 matplotlib.use("Agg")
 from matplotlib import pyplot  # noqa: E402

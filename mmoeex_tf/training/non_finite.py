@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.optimization import sum_over_replicas
+from mmoeex_tf.training.replicas import sum_over_replicas
 
 POLICIES = ("skip", "stop")
 

@@ -5,15 +5,19 @@ thresholded counts); reports and benchmarks use these exact scores, computed
 on the present labels only.
 """
 
+import math
+
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, mean_absolute_error, roc_auc_score
 
-#: The headline metric of each task kind, and whether higher is better.
+from mmoeex_tf.tasks import higher_is_better
+
+#: The headline metric of each task kind.
 PRIMARY_METRIC = {
-    "binary": ("roc_auc", True),
-    "multilabel": ("roc_auc", True),
-    "multiclass": ("kappa", True),
-    "regression": ("mae", False),
+    "binary": "roc_auc",
+    "multilabel": "roc_auc",
+    "multiclass": "kappa",
+    "regression": "mae",
 }
 
 
@@ -78,3 +82,25 @@ def score_model(model, x, y, batch_size=2048):
     """
     predictions = model.predict(x, batch_size=batch_size, verbose=0)
     return {t.name: task_score(t, y[t.name], predictions[t.name]) for t in model.tasks}
+
+
+def validation_score(tasks, logs):
+    """The score that picks the best epoch: the mean of the tasks' first metrics.
+
+    Each task contributes its first metric on the validation data (AUC for
+    binary tasks by default); error metrics (MAE, RMSE, MSE) count negated,
+    so higher is always better.
+
+    Args:
+        tasks: The `Task` specs.
+        logs: Keras epoch logs with `val_<task>_<metric>` entries.
+
+    Returns:
+        A float (`NaN` if a value is missing).
+    """
+    values = []
+    for task in tasks:
+        metric = task.metrics[0]
+        value = float(logs.get(f"val_{task.name}_{metric}", math.nan))
+        values.append(-value if not higher_is_better(metric) else value)
+    return float(np.mean(values))

@@ -5,7 +5,7 @@ are identical to MMoEEx and only the architecture differs.
 """
 
 from mmoeex_tf.layers.experts import DenseExperts
-from mmoeex_tf.models import MMoEExModel
+from mmoeex_tf.models.mmoeex_model import MMoEExModel
 from mmoeex_tf.tasks import check_tasks
 
 

@@ -19,8 +19,19 @@ import time
 
 import pandas as pd
 
-from mmoeex_tf import export, grouping_report, training
-from mmoeex_tf.config import (
+from mmoeex_tf import runs
+from mmoeex_tf.analysis.diversity import (
+    diversity_score,
+    expert_distance_matrix,
+    gate_usage,
+    plot_heatmap,
+)
+from mmoeex_tf.datasets import DATASETS
+from mmoeex_tf.datasets.base import SPLITS
+from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.integrations import export
+from mmoeex_tf.runs import grouping_report
+from mmoeex_tf.runs.config import (
     EXPERT_KINDS,
     MODELS,
     MODES,
@@ -28,15 +39,6 @@ from mmoeex_tf.config import (
     RunConfig,
     read_config_file,
 )
-from mmoeex_tf.datasets import DATASETS
-from mmoeex_tf.datasets.base import SPLITS
-from mmoeex_tf.diversity import (
-    diversity_score,
-    expert_distance_matrix,
-    gate_usage,
-    plot_heatmap,
-)
-from mmoeex_tf.errors import MMoEExError
 
 DEFAULTS = RunConfig()
 CONFIG_KEYS = tuple(field.name for field in dataclasses.fields(RunConfig))
@@ -199,7 +201,7 @@ def _add_tune_command(commands):
     )
     _add_config_option(tune)
     _add_run_options(tune, with_output=False)
-    from mmoeex_tf import tuning
+    from mmoeex_tf.integrations import tuning
 
     tuning.add_tune_arguments(tune)
     tune.set_defaults(handler=lambda args: tuning.run_tune(run_config(args), args))
@@ -237,18 +239,18 @@ def _add_group_command(commands):
 def _group(args):
     config = run_config(args)
     default = f"runs/{config.data}-group-{time.strftime('%Y%m%d-%H%M%S')}"
-    folder = training.new_output_folder(
+    folder = runs.new_output_folder(
         dataclasses.replace(config, output=config.output or default)
     )
-    data = training.load_run_data(config)
+    data = runs.load_run_data(config)
 
     def build(tasks):
-        return training.build_model(config, tasks, data.x["train"].shape[1:])
+        return runs.build_model(config, tasks, data.x["train"].shape[1:])
 
     comparison = grouping_report.compare_groupings(
         data, build, args.groups, config.epochs, config.batch_size, args.single_task
     )
-    with training.staged_folder(folder) as staging:
+    with runs.staged_folder(folder) as staging:
         grouping_report.write_report(comparison, staging)
     print(comparison.table().to_string(index=False))
     print(f"Groups: {[len(g) for g in comparison.grouping.groups]}; folder: {folder}")
@@ -344,7 +346,7 @@ def run_config(args):
 def _train(args):
     verbose = 0 if args.quiet else 1
     if args.resume is None:
-        run = training.run(run_config(args), verbose=verbose)
+        run = runs.run(run_config(args), verbose=verbose)
     else:
         given = [key for key in vars(args) if key in CONFIG_KEYS] + (
             ["config"] if args.config else []
@@ -354,7 +356,7 @@ def _train(args):
                 f"--resume continues a run with its saved config; do not pass "
                 f"{', '.join('--' + key.replace('_', '-') for key in given)}."
             )
-        run = training.resume(args.resume, verbose=verbose)
+        run = runs.resume(args.resume, verbose=verbose)
     result = run.result
     if result.best_epoch is None:
         where = "of the initial weights (no epoch finished)"
@@ -364,7 +366,7 @@ def _train(args):
             f"(best validation score {result.best_score:.4f})"
         )
     print(f"\nTest metrics {where}, {result.seconds:.0f} s of training:")
-    print(training.format_scores(run.scores["test"]))
+    print(runs.format_scores(run.scores["test"]))
     print(f"Run folder: {run.folder}")
     skipped = int(result.history["non_finite_steps"].sum())
     if skipped:
@@ -384,17 +386,17 @@ def _train(args):
 
 
 def _model_and_data(args):
-    model = training.load_saved_model(args.model_file)
-    data = training.load_data(args.data, args.data_path)
-    training.check_compatible(model, data)
+    model = runs.load_saved_model(args.model_file)
+    data = runs.load_data(args.data, args.data_path)
+    runs.check_compatible(model, data)
     return model, data
 
 
 def _evaluate(args):
     model, data = _model_and_data(args)
-    scores = training.evaluate(model, data, args.split, args.batch_size)
+    scores = runs.evaluate(model, data, args.split, args.batch_size)
     print(f"{data.name} {args.split} metrics of {args.model_file}:")
-    print(training.format_scores(scores))
+    print(runs.format_scores(scores))
     return 0
 
 
@@ -415,7 +417,7 @@ def _diversity(args):
     print("\nMean gate weight per task and expert:")
     print(usage.to_string(float_format="{:.3f}".format))
     folder = pathlib.Path(args.output or pathlib.Path(args.model_file).parent)
-    with training.staged_folder(folder) as staging:
+    with runs.staged_folder(folder) as staging:
         distances.to_csv(staging / "distance_matrix.csv")
         usage.to_csv(staging / "gate_usage.csv")
         plot_heatmap(

@@ -10,7 +10,7 @@ diversity score is the mean of that matrix.
 import numpy as np
 import pandas as pd
 
-from mmoeex_tf.plots import plot_heatmap
+from mmoeex_tf.analysis.plots import plot_heatmap
 
 __all__ = ["diversity_score", "expert_distance_matrix", "gate_usage", "plot_heatmap"]
 

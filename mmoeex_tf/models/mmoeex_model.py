@@ -5,22 +5,24 @@ import numpy as np
 import tensorflow as tf
 from keras.src.trainers.data_adapters import data_adapter_utils
 
-from mmoeex_tf import losses, validation
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.graph_options import without_model_pruning
 from mmoeex_tf.layers.experts import DenseExperts
 from mmoeex_tf.layers.mixture import MMoEEx
 from mmoeex_tf.layers.towers import TaskHeads, TaskTowers
-from mmoeex_tf.metrics import TaskMeans, TaskMetrics
-from mmoeex_tf.non_finite import (
+from mmoeex_tf.models import validation
+from mmoeex_tf.tasks import check_tasks
+from mmoeex_tf.training import losses
+from mmoeex_tf.training.graph_options import without_model_pruning
+from mmoeex_tf.training.metrics import TaskMeans, TaskMetrics
+from mmoeex_tf.training.non_finite import (
     NonFiniteMonitor,
     all_finite,
     apply_if_finite,
     check_policy,
 )
-from mmoeex_tf.optimization import JointTraining, num_replicas
-from mmoeex_tf.optimization import sum_over_replicas as _sum_over_replicas
-from mmoeex_tf.tasks import check_tasks
+from mmoeex_tf.training.optimization import JointTraining
+from mmoeex_tf.training.replicas import num_replicas
+from mmoeex_tf.training.replicas import sum_over_replicas as _sum_over_replicas
 
 
 @keras.saving.register_keras_serializable(package="mmoeex_tf")
@@ -293,7 +295,7 @@ class MMoEExModel(keras.Model):
             non_finite: What a training step with a NaN or infinite loss or
                 gradient does: `"skip"` its update and count it (logged as
                 `non_finite_steps`), or also `"stop"` training after it
-                (see `mmoeex_tf.non_finite`). It is saved with the model.
+                (see `mmoeex_tf.training.non_finite`). It is saved with the model.
             **kwargs: Further `keras.Model.compile` arguments.
         """
         self.non_finite = check_policy(non_finite)

@@ -17,15 +17,15 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from mmoeex_tf.diversity import (
+from mmoeex_tf.analysis.diversity import (
     diversity_score,
     expert_distance_matrix,
     gate_usage,
     plot_heatmap,
 )
+from mmoeex_tf.analysis.scores import validation_score
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.tasks import check_tasks
-from mmoeex_tf.training import validation_score
 
 
 class DiversityCallback(keras.callbacks.Callback):
@@ -33,7 +33,7 @@ class DiversityCallback(keras.callbacks.Callback):
 
     Every `every_n_epochs` epochs it computes, on `x`, each task's mean gate
     weight per expert and the experts' normalised distance matrix (see
-    `mmoeex_tf.diversity`), and writes to the TensorBoard run
+    `mmoeex_tf.analysis.diversity`), and writes to the TensorBoard run
     `<log_dir>/diversity`, at the epoch's index like the `TensorBoard`
     callback:
 
@@ -122,7 +122,7 @@ class MeanTaskMetric(keras.callbacks.Callback):
 
     With `metric=None` it logs `val_mean_score`: the mean of each task's
     first metric, error metrics (MAE, RMSE, MSE) negated, so that higher is
-    better whatever the tasks' kinds (`mmoeex_tf.training.validation_score`,
+    better whatever the tasks' kinds (`mmoeex_tf.analysis.scores.validation_score`,
     the score that picks the best epoch of `mmoeex train`). With a metric
     name it logs `val_mean_<metric>`: the plain mean of
     `val_<task>_<metric>` over the tasks that log that metric (all tasks for

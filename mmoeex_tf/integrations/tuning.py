@@ -33,12 +33,12 @@ import pathlib
 
 import keras_tuner
 
-from mmoeex_tf import training
-from mmoeex_tf.callbacks import MeanTaskMetric
-from mmoeex_tf.config import RunConfig
+from mmoeex_tf import runs
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.export import export_saved_model
-from mmoeex_tf.tasks import check_tasks
+from mmoeex_tf.integrations.callbacks import MeanTaskMetric
+from mmoeex_tf.integrations.export import export_saved_model
+from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.tasks import check_tasks, higher_is_better
 
 TUNERS = ("random", "bayesian", "hyperband")
 
@@ -50,7 +50,7 @@ def metric_direction(metric):
         metric: A task metric name (`"auc"`, `"kappa"`, `"mae"`, `"loss"`,
             ...) or `"score"` (the mean score, higher is better).
     """
-    return "min" if metric == "loss" or metric in training.ERROR_METRICS else "max"
+    return "max" if higher_is_better(metric) else "min"
 
 
 def objective(tasks, task=None, metric=None):
@@ -103,7 +103,7 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
             `maml` options); its values of searched settings are ignored,
             and the model is always MMoEEx (`alpha` 0 is MMoE).
         optimizations: The `optimization` choices, from `"joint"` and
-            `"maml"` (MAML-MTL, `mmoeex_tf.maml.MAMLMTL`).
+            `"maml"` (MAML-MTL, `mmoeex_tf.training.maml.MAMLMTL`).
         **kwargs: `keras_tuner.HyperModel` arguments (`name`, `tunable`).
 
     Attributes:
@@ -172,7 +172,7 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
                     "order": order,
                 }
         config = dataclasses.replace(self.base_config, **values)
-        model = training.build_model(config, self.tasks, self.input_shape)
+        model = runs.build_model(config, self.tasks, self.input_shape)
         # Built now, the optimizer's state is part of the tuner's checkpoints
         # and comes back with `get_best_models`.
         model.optimizer.build(model.trainable_variables)
@@ -239,7 +239,7 @@ def search(
     Returns:
         The tuner, its search done.
     """
-    data = training.load_run_data(config)
+    data = runs.load_run_data(config)
     hypermodel = MMoEExHyperModel(
         data.tasks,
         data.x["train"].shape[1:],

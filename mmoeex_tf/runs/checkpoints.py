@@ -28,7 +28,7 @@ import uuid
 import keras
 import numpy as np
 
-from mmoeex_tf.config import RunConfig, config_yaml, read_config_file
+from mmoeex_tf.runs.config import RunConfig, config_yaml, read_config_file
 from mmoeex_tf.errors import MMoEExError
 
 FOLDER = "checkpoint"

@@ -15,7 +15,7 @@ import yaml
 
 from mmoeex_tf.datasets import DATASETS
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.non_finite import POLICIES as NON_FINITE
+from mmoeex_tf.training.non_finite import POLICIES as NON_FINITE
 
 MODELS = ("mmoeex", "mmoe", "shared-bottom", "single-task")
 EXPERT_KINDS = ("dense", "lstm", "gru", "conv1d")
@@ -47,8 +47,8 @@ class RunConfig:
         tower_units: Layer widths of every task's tower (may be empty).
         tower_dropout: Dropout rate in the towers.
         optimization: `"joint"` (sum of task losses) or `"maml"`
-            (MAML-MTL, from `mmoeex_tf.maml`).
-        maml: Keyword arguments of `mmoeex_tf.maml.MAMLMTL`.
+            (MAML-MTL, from `mmoeex_tf.training.maml`).
+        maml: Keyword arguments of `mmoeex_tf.training.maml.MAMLMTL`.
         learning_rate: AdamW learning rate.
         weight_decay: AdamW decoupled weight decay.
         batch_size: Examples per training step.

@@ -5,7 +5,7 @@ optimization object, so schemes other than joint training (MAML-MTL) plug in
 without touching the model. An optimization subclasses `Optimization` and
 implements `compute_gradients(model, x, labels, weights)`, returning a
 `StepResult`; `Optimization` holds the task-loss weighting (a balancer from
-`mmoeex_tf.balancers`, or the tasks' `loss_weight`) that every scheme shares.
+`mmoeex_tf.training.balancers`, or the tasks' `loss_weight`) that every scheme shares.
 """
 
 import dataclasses
@@ -13,26 +13,8 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from mmoeex_tf import balancers
-
-
-def sum_over_replicas(value):
-    """Sums a tensor (or nested structure) over the replicas of a strategy.
-
-    Outside a `tf.distribute` replica context, or with one replica, returns
-    `value` unchanged. The sum has a gradient (the sum of the incoming
-    gradients over the replicas), also inside nested gradient tapes.
-    """
-    if num_replicas() == 1:
-        return value
-    context = tf.distribute.get_replica_context()
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
-
-
-def num_replicas():
-    """The number of replicas in sync; 1 outside a replica context."""
-    context = tf.distribute.get_replica_context()
-    return 1 if context is None else context.num_replicas_in_sync
+from mmoeex_tf.training import balancers
+from mmoeex_tf.training.replicas import num_replicas, sum_over_replicas
 
 
 @dataclasses.dataclass
@@ -65,7 +47,7 @@ class Optimization:
     Args:
         balancer: `None`, a `Balancer`, its name (`"equal"`, `"dwa"`,
             `"lbtw"`, `"uncertainty"`) or a dict of fixed weights per task
-            (see `mmoeex_tf.balancers.get`).
+            (see `mmoeex_tf.training.balancers.get`).
     """
 
     def __init__(self, balancer=None):

@@ -1,0 +1,1 @@
+"""Analysis of trained models: diversity, grouping, exact scores, plots."""

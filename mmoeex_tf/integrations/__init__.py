@@ -1,0 +1,1 @@
+"""Bridges to SavedModel, Keras Tuner, callbacks and multi-worker training."""

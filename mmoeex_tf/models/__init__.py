@@ -1,0 +1,1 @@
+"""Models: `MMoEExModel`, its baselines, `GroupedModel`, input and label checks."""

@@ -1,0 +1,1 @@
+"""Everything a training step touches: losses, metrics, optimization."""
