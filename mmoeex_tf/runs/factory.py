@@ -1,0 +1,90 @@
+"""Building and compiling the model a `RunConfig` describes."""
+
+import keras
+import numpy as np
+
+from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.layers.experts import Conv1DExperts, DenseExperts, RecurrentExperts
+from mmoeex_tf.models import baselines
+from mmoeex_tf.models.mmoeex_model import MMoEExModel
+from mmoeex_tf.training.maml import MAMLMTL
+
+
+def build_model(config, tasks, input_shape):
+    """Builds and compiles the model a config describes.
+
+    `"mmoeex"` is an `MMoEExModel` with `alpha` and `mode`; `"mmoe"` the
+    same with every expert open to every task; `"shared-bottom"` an MMoE
+    with a single expert (as `baselines.shared_bottom`, for any expert kind);
+    `"single-task"` one expert per task with a diagonal gate mask, so each
+    task has its own expert and tower and no weight is shared (independent
+    single-task networks, trained and saved as one model).
+
+    Args:
+        config: A `RunConfig`.
+        tasks: The `Task` specs.
+        input_shape: Shape of one example, `(features,)` or `(steps,
+            features)`.
+
+    Returns:
+        A built `MMoEExModel` compiled with AdamW.
+
+    Raises:
+        MMoEExError: if the expert kind needs sequences and the data are
+            tabular, or the MAML-MTL options are invalid.
+    """
+    sequence = len(input_shape) == 2
+    if config.expert_kind != "dense" and not sequence:
+        raise MMoEExError(
+            f"expert_kind {config.expert_kind!r} needs sequence data shaped "
+            f"(steps, features); this data set's examples are {tuple(input_shape)}."
+        )
+    num_experts = {"shared-bottom": 1, "single-task": len(tasks)}.get(
+        config.model, config.experts
+    )
+    experts = _experts(config, num_experts)
+    options = {
+        "tower_units": config.tower_units,
+        "tower_dropout": config.tower_dropout,
+        "seed": config.seed,
+        "optimization": _optimization(config),
+        "name": config.model.replace("-", "_"),
+    }
+    if config.model == "mmoeex":
+        model = MMoEExModel(
+            tasks, experts, alpha=config.alpha, mode=config.mode, **options
+        )
+    elif config.model == "single-task":
+        mask = np.eye(len(tasks), dtype=np.int32)
+        model = MMoEExModel(tasks, experts, gate_mask=mask, **options)
+    else:
+        model = baselines.mmoe(tasks, experts, **options)
+    model.build((None, *input_shape))
+    model.compile(
+        optimizer=keras.optimizers.AdamW(
+            config.learning_rate, weight_decay=config.weight_decay
+        ),
+        non_finite=config.non_finite,
+        steps_per_execution=config.steps_per_execution,
+        jit_compile=config.jit_compile,
+    )
+    return model
+
+
+def _experts(config, num_experts):
+    kind, units = config.expert_kind, config.expert_units
+    options = {"dropout": config.expert_dropout, "seed": config.seed}
+    if kind == "dense":
+        return DenseExperts(num_experts, units, **options)
+    if kind == "conv1d":
+        return Conv1DExperts(num_experts, units, padding="causal", **options)
+    return RecurrentExperts(num_experts, units, cell=kind, **options)
+
+
+def _optimization(config):
+    if config.optimization == "joint":
+        return None
+    try:
+        return MAMLMTL(**config.maml)
+    except TypeError as err:
+        raise MMoEExError(f"Invalid maml options {config.maml}: {err}") from err

@@ -1,0 +1,78 @@
+"""Scoring a trained model on a data set's splits, as tables."""
+
+import pandas as pd
+
+from mmoeex_tf.errors import MMoEExError
+
+
+def evaluate(model, data, split, batch_size=512):
+    """Scores a model on one split of a data set.
+
+    Args:
+        model: An `MMoEExModel` predicting the data set's tasks.
+        data: The `MultiTaskData`.
+        split: `"train"`, `"val"` or `"test"`.
+        batch_size: Examples per forward pass.
+
+    Returns:
+        A dict task name -> metric name (`loss` and the task's metrics) ->
+        value.
+
+    Raises:
+        MMoEExError: if the model's tasks or input shape differ from the
+            data set's.
+    """
+    check_compatible(model, data)
+    logs = model.evaluate(
+        data.tf_dataset(split, batch_size), verbose=0, return_dict=True
+    )
+    return {
+        task.name: {m: float(logs[f"{task.name}_{m}"]) for m in ("loss", *task.metrics)}
+        for task in model.tasks
+    }
+
+
+def check_compatible(model, data):
+    """Checks that a model fits a data set's tasks and example shape.
+
+    Raises:
+        MMoEExError: naming the difference.
+    """
+    data_tasks = [task.name for task in data.tasks]
+    if list(model.task_names) != data_tasks:
+        raise MMoEExError(
+            f"The model predicts tasks {model.task_names}, but data set "
+            f"{data.name!r} has tasks {data_tasks}."
+        )
+    expected = tuple(model.get_build_config()["input_shape"][1:])
+    actual = data.x["train"].shape[1:]
+    if expected != actual:
+        raise MMoEExError(
+            f"The model takes examples shaped {expected}, but data set "
+            f"{data.name!r} has examples shaped {actual}."
+        )
+
+
+def metrics_table(scores):
+    """One row per split and task, one column per metric.
+
+    Args:
+        scores: Split -> the output of `evaluate`.
+
+    Returns:
+        A `DataFrame` with columns `split`, `task`, `loss`, then the metrics
+        (empty where a task does not have that metric).
+    """
+    rows = [
+        {"split": split, "task": task, **values}
+        for split, per_task in scores.items()
+        for task, values in per_task.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def format_scores(per_task):
+    """Formats one split's scores as a text table, a row per task."""
+    frame = pd.DataFrame.from_dict(per_task, orient="index")
+    frame.index.name = "task"
+    return frame.to_string(float_format="{:.4f}".format, na_rep="")
