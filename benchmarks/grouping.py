@@ -14,21 +14,17 @@ Prints a Markdown report.
 import argparse
 import dataclasses
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+from paths import data_path  # benchmarks/paths.py, beside this script
 
 import mmoeex_tf as mt
 from mmoeex_tf.datasets import load_tox21, load_toxcast
 from mmoeex_tf.runs.grouping_report import compare_groupings
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "moleculenet"
-LOADERS = {
-    "tox21": (load_tox21, "tox21.csv"),
-    "toxcast": (load_toxcast, "toxcast.csv.gz"),
-}
+LOADERS = {"tox21": load_tox21, "toxcast": load_toxcast}
 
 
 def quiet(tasks):
@@ -81,7 +77,7 @@ def step_times(task_counts, tasks_per_step, steps=10, epochs=4):
     more); the step time is the median epoch time divided by `steps`, the
     first epoch (tracing) left out.
     """
-    data = load_toxcast(DATA / "toxcast.csv.gz")
+    data = load_toxcast(data_path("toxcast"))
     x, y = data.split("train")
     rows = np.resize(np.arange(len(x)), 512 * steps)
     print("\n### Step time against task count (toxcast features, batch 512)\n")
@@ -122,8 +118,7 @@ def main():
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
     if args.data:
-        loader, file = LOADERS[args.data]
-        data = loader(DATA / file)
+        data = LOADERS[args.data](data_path(args.data))
         comparison = compare_groupings(
             data, build_mmoeex, args.groups, args.epochs, 128, args.single_task
         )

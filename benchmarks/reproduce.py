@@ -14,9 +14,9 @@ the expert diversity of MMoE and MMoEEx at equal expert count.
 import argparse
 import dataclasses
 import time
-from pathlib import Path
 
 import numpy as np
+from paths import SHARED_DATA as DATA  # benchmarks/paths.py, beside this script
 
 from mmoeex_tf import runs
 from mmoeex_tf.analysis import diversity
@@ -24,7 +24,6 @@ from mmoeex_tf.analysis.scores import PRIMARY_METRIC, score_model
 from mmoeex_tf.runs.config import RunConfig
 from mmoeex_tf.tasks import higher_is_better
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SETTINGS = {
     "census3": RunConfig(data="census3", epochs=12),
     "physio4": RunConfig(

@@ -1,0 +1,30 @@
+"""Where the benchmarks find the shared real data sets.
+
+The data sets live in `../shared/data` beside the repository (see its
+README.md); the package itself never reads them.
+"""
+
+from pathlib import Path
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Data set name -> its file or folder under SHARED_DATA.
+DATA_FILES = {
+    "census3": "census_income_kdd/census-income.test.gz",
+    "physio4": "physionet2012",
+    "tox21": "moleculenet/tox21.csv",
+    "toxcast": "moleculenet/toxcast.csv.gz",
+}
+
+
+def data_path(name):
+    """The shared file or folder of data set `name`, as a string.
+
+    Args:
+        name: A data set name (`mmoeex_tf.datasets.DATASETS`).
+
+    Returns:
+        Its path under `SHARED_DATA` (which may be missing on this machine),
+        or None for a data set without one (`synthetic`).
+    """
+    relative = DATA_FILES.get(name)
+    return None if relative is None else str(SHARED_DATA / relative)
