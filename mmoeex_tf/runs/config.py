@@ -65,30 +65,127 @@ class RunConfig:
             `runs/<data>-<model>-<timestamp>`.
     """
 
-    data: str = "census3"
-    data_path: str | None = None
-    data_options: dict = dataclasses.field(default_factory=dict)
-    limit_rows: int | None = None
-    model: str = "mmoeex"
-    experts: int = 8
-    expert_units: tuple[int, ...] = (32,)
-    expert_kind: str = "dense"
-    expert_dropout: float = 0.0
-    alpha: float = 0.5
-    mode: str = "exclusivity"
-    tower_units: tuple[int, ...] = (16,)
-    tower_dropout: float = 0.0
-    optimization: str = "joint"
-    maml: dict = dataclasses.field(default_factory=dict)
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 512
-    epochs: int = 12
-    seed: int = 0
-    non_finite: str = "skip"
-    steps_per_execution: int = 1
-    jit_compile: bool = False
-    output: str | None = None
+    data: str = dataclasses.field(
+        default="census3",
+        metadata={"help": "data set", "choices": DATASETS, "metavar": "NAME"},
+    )
+    data_path: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "data file or folder; needed for physio4, tox21 and toxcast",
+            "metavar": "PATH",
+        },
+    )
+    data_options: dict = dataclasses.field(
+        default_factory=dict, metadata={"help": "keyword arguments of the data loader"}
+    )
+    limit_rows: int | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": (
+                "train on a random subset of N training rows (quick runs); "
+                "validation and test stay whole"
+            ),
+            "metavar": "N",
+        },
+    )
+    model: str = dataclasses.field(
+        default="mmoeex",
+        metadata={"help": "architecture", "choices": MODELS, "metavar": "NAME"},
+    )
+    experts: int = dataclasses.field(
+        default=8, metadata={"help": "number of experts", "metavar": "E"}
+    )
+    expert_units: tuple[int, ...] = dataclasses.field(
+        default=(32,), metadata={"help": "layer widths of each expert", "metavar": "U"}
+    )
+    expert_kind: str = dataclasses.field(
+        default="dense",
+        metadata={
+            "help": "expert network (all but dense need sequences)",
+            "choices": EXPERT_KINDS,
+            "metavar": "KIND",
+        },
+    )
+    expert_dropout: float = dataclasses.field(
+        default=0.0, metadata={"help": "dropout in the experts", "metavar": "RATE"}
+    )
+    alpha: float = dataclasses.field(
+        default=0.5,
+        metadata={
+            "help": "MMoEEx: fraction of experts tied to one task",
+            "metavar": "A",
+        },
+    )
+    mode: str = dataclasses.field(
+        default="exclusivity",
+        metadata={"help": "MMoEEx mode", "choices": MODES, "metavar": "MODE"},
+    )
+    tower_units: tuple[int, ...] = dataclasses.field(
+        default=(16,),
+        metadata={
+            "help": "layer widths of each task tower (none: no tower layer)",
+            "metavar": "U",
+            "nargs": "*",
+        },
+    )
+    tower_dropout: float = dataclasses.field(
+        default=0.0, metadata={"help": "dropout in the towers", "metavar": "RATE"}
+    )
+    optimization: str = dataclasses.field(
+        default="joint",
+        metadata={
+            "help": "training of the tasks (maml: MAML-MTL)",
+            "choices": OPTIMIZATIONS,
+            "metavar": "NAME",
+        },
+    )
+    maml: dict = dataclasses.field(
+        default_factory=dict, metadata={"help": "keyword arguments of MAMLMTL"}
+    )
+    learning_rate: float = dataclasses.field(
+        default=1e-3, metadata={"help": "AdamW learning rate", "metavar": "LR"}
+    )
+    weight_decay: float = dataclasses.field(
+        default=1e-4, metadata={"help": "AdamW weight decay", "metavar": "WD"}
+    )
+    batch_size: int = dataclasses.field(
+        default=512, metadata={"help": "examples per step", "metavar": "B"}
+    )
+    epochs: int = dataclasses.field(
+        default=12, metadata={"help": "passes over the training data", "metavar": "N"}
+    )
+    seed: int = dataclasses.field(
+        default=0, metadata={"help": "random seed", "metavar": "S"}
+    )
+    non_finite: str = dataclasses.field(
+        default="skip",
+        metadata={
+            "help": (
+                "a step with a NaN/inf loss or gradient is skipped (and counted) "
+                "or stops training"
+            ),
+            "choices": NON_FINITE,
+            "metavar": "POLICY",
+        },
+    )
+    steps_per_execution: int = dataclasses.field(
+        default=1,
+        metadata={
+            "help": "training steps per call of the compiled loop",
+            "metavar": "N",
+        },
+    )
+    jit_compile: bool = dataclasses.field(
+        default=False, metadata={"help": "compile the steps with XLA"}
+    )
+    output: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "run folder; by default runs/<data>-<model>-<timestamp>",
+            "metavar": "DIR",
+        },
+    )
 
     def __post_init__(self):
         checks = {
