@@ -14,17 +14,18 @@ from mmoeex_tf import datasets
 from mmoeex_tf.datasets import molecules
 from mmoeex_tf.errors import MMoEExError
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CENSUS_FILE = DATA / "census_income_kdd" / "census-income.test.gz"
-PHYSIO = DATA / "physionet2012"
-TOX21 = DATA / "moleculenet" / "tox21.csv"
-TOXCAST = DATA / "moleculenet" / "toxcast.csv.gz"
+CENSUS_FILE = "census_income_kdd/census-income.test.gz"
+CENSUS_SPLIT = "census_income_kdd/split_seed2021.npz"
+PHYSIO = "physionet2012"
+TOX21 = "moleculenet/tox21.csv"
+TOXCAST = "moleculenet/toxcast.csv.gz"
 
 
-def shared(path):
-    """Returns a shared data path, or skips the test when it is missing."""
+def shared(shared_data, relative):
+    """A file or folder of the shared data, or skips the test when it is missing."""
+    path = shared_data / relative
     if not path.exists():
-        pytest.skip(f"shared data {path.relative_to(DATA.parent)} not found")
+        pytest.skip(f"shared data {relative} not found")
     return path
 
 
@@ -34,14 +35,19 @@ def census():
 
 
 @pytest.fixture(scope="module")
-def physio():
-    with pytest.warns(UserWarning, match="ICUType"):  # absent from the packing
-        return datasets.load_physio4(shared(PHYSIO))
+def physio_path(shared_data):
+    return shared(shared_data, PHYSIO)
 
 
 @pytest.fixture(scope="module")
-def outcomes():
-    return pd.read_csv(shared(PHYSIO) / "Outcomes-a.txt").set_index("RecordID")
+def physio(physio_path):
+    with pytest.warns(UserWarning, match="ICUType"):  # absent from the packing
+        return datasets.load_physio4(physio_path)
+
+
+@pytest.fixture(scope="module")
+def outcomes(physio_path):
+    return pd.read_csv(physio_path / "Outcomes-a.txt").set_index("RecordID")
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +56,20 @@ def cache_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tox21(cache_dir):
+def tox21_path(shared_data):
+    return shared(shared_data, TOX21)
+
+
+@pytest.fixture(scope="module")
+def tox21(tox21_path, cache_dir):
     with pytest.warns(UserWarning, match="could not parse 8 SMILES"):
-        return datasets.load_tox21(shared(TOX21), cache_dir=cache_dir)
+        return datasets.load_tox21(tox21_path, cache_dir=cache_dir)
 
 
 # census3
 
 
-def test_census3_shapes_and_split(census):
+def test_census3_shapes_and_split(census, shared_data):
     assert [t.name for t in census.tasks] == ["income", "marital", "education"]
     assert {s: census.x[s].shape for s in census.x} == {
         "train": (59857, 484),
@@ -66,7 +77,7 @@ def test_census3_shapes_and_split(census):
         "test": (19953, 484),
     }
     assert len(census.feature_names) == 484
-    expected = np.load(shared(DATA / "census_income_kdd" / "split_seed2021.npz"))
+    expected = np.load(shared(shared_data, CENSUS_SPLIT))
     for split in ("train", "val", "test"):
         np.testing.assert_array_equal(census.info["rows"][split], expected[split])
         assert census.x[split].dtype == np.float32
@@ -115,8 +126,8 @@ def test_census3_no_leakage_from_test_rows(census, tmp_path):
     np.testing.assert_array_equal(data.x["test"][1:], census.x["test"][1:])
 
 
-def test_census3_user_path_matches_bundled(census):
-    data = datasets.load_census3(shared(CENSUS_FILE))
+def test_census3_user_path_matches_bundled(census, shared_data):
+    data = datasets.load_census3(shared(shared_data, CENSUS_FILE))
     for split in ("train", "test"):
         np.testing.assert_array_equal(data.x[split], census.x[split])
         np.testing.assert_array_equal(
@@ -253,9 +264,9 @@ def test_physio4_inputs_standardised_and_carried_forward(physio):
     assert (static == static[:, :1]).all()
 
 
-def test_physio4_raw_and_packed_layouts_agree(tmp_path):
+def test_physio4_raw_and_packed_layouts_agree(physio_path, tmp_path):
     events = pd.concat(
-        pd.read_csv(f) for f in sorted(shared(PHYSIO).glob("set-a.long.part*.csv.gz"))
+        pd.read_csv(f) for f in sorted(physio_path.glob("set-a.long.part*.csv.gz"))
     )
     records = np.unique(events["RecordID"])[:20]
     subset = events[events["RecordID"].isin(records)]
@@ -263,8 +274,8 @@ def test_physio4_raw_and_packed_layouts_agree(tmp_path):
     packed.mkdir()
     raw.mkdir(parents=True)
     subset.to_csv(packed / "set-a.long.part00.csv.gz", index=False)
-    shutil.copy(PHYSIO / "Outcomes-a.txt", packed)
-    shutil.copy(PHYSIO / "Outcomes-a.txt", raw.parent)
+    shutil.copy(physio_path / "Outcomes-a.txt", packed)
+    shutil.copy(physio_path / "Outcomes-a.txt", raw.parent)
     for record, stay in subset.groupby("RecordID"):
         stay.drop(columns="RecordID").to_csv(raw / f"{record}.txt", index=False)
     with pytest.warns(UserWarning, match="never observed"):
@@ -278,6 +289,59 @@ def test_physio4_raw_and_packed_layouts_agree(tmp_path):
         np.testing.assert_array_equal(from_packed.x[split], from_raw.x[split])
         for task, labels in from_packed.y[split].items():
             np.testing.assert_array_equal(labels, from_raw.y[split][task])
+
+
+def _write_physionet_set(folder, stays):
+    """Writes per-stay RECORDID.txt files and Outcomes-a.txt beside them."""
+    folder.mkdir(parents=True)
+    outcomes = ["RecordID,SAPS-I,SOFA,Length_of_stay,Survival,In-hospital_death"]
+    for record, static in stays.items():
+        lines = ["Time,Parameter,Value", f"00:00,RecordID,{record}"]
+        lines += [f"00:00,{name},{value}" for name, value in static.items()]
+        lines += [f"00:07,HR,{70 + record % 10}", f"05:30,HR,{90 + record % 7}"]
+        lines += ["02:00,Temp,36.6", "47:59,Weight,80.5"]
+        (folder / f"{record}.txt").write_text("\n".join(lines) + "\n")
+        outcomes.append(f"{record},10,{record % 3},5,-1,{record % 2}")
+    (folder.parent / "Outcomes-a.txt").write_text("\n".join(outcomes) + "\n")
+
+
+def test_physio4_every_stay_with_all_static_descriptors(tmp_path):
+    """Every stay has Age, Gender, Height, ICUType and Weight at 00:00 (so the
+    descriptor table needs no reindexing), some Height unknown (-1)."""
+    stays = {
+        132539 + i: {
+            "Age": 40 + 3 * i,
+            "Gender": i % 2,
+            "Height": -1 if i % 3 == 0 else 150 + 2 * i,
+            "ICUType": 1 + i % 4,
+            "Weight": 60.5 + i,
+        }
+        for i in range(20)
+    }
+    _write_physionet_set(tmp_path / "set-a", stays)
+    with pytest.warns(UserWarning, match="never observed"):
+        data = datasets.load_physio4(tmp_path / "set-a")
+    assert sum(len(x) for x in data.x.values()) == len(stays)
+    assert data.x["train"].shape[1:] == (48, 79)
+    records = np.concatenate([data.info["record_ids"][s] for s in data.x])
+    inputs = np.concatenate([data.x[s] for s in data.x])
+    for name in ("Age", "ICUType", "Weight"):
+        column = inputs[:, :, data.feature_names.index(f"static_{name}")]
+        assert (column == column[:, :1]).all()  # the same on every step
+        raw = np.array([stays[r][name] for r in records], dtype=float)
+        slope, _ = np.polyfit(raw, column[:, 0], 1)
+        np.testing.assert_allclose(
+            column[:, 0], np.polyval(np.polyfit(raw, column[:, 0], 1), raw), atol=1e-5
+        )
+        assert slope > 0
+    height = inputs[:, 0, data.feature_names.index("static_Height")]
+    unknown = np.array([stays[r]["Height"] == -1 for r in records])
+    np.testing.assert_allclose(height[unknown], 0.0, atol=1e-5)  # the train mean
+    assert np.isfinite(inputs).all()
+    hr = data.feature_names.index("HR_observed")
+    np.testing.assert_array_equal(
+        np.flatnonzero(inputs[0, :, hr] > inputs[0, :, hr].min()), [0, 5]
+    )
 
 
 def test_physio4_needs_a_path(tmp_path):
@@ -313,7 +377,7 @@ def test_tox21(tox21):
     assert set(np.unique(labels[~np.isnan(labels)])) == {0.0, 1.0}
 
 
-def test_tox21_second_load_uses_the_cache(tox21, cache_dir, monkeypatch):
+def test_tox21_second_load_uses_the_cache(tox21, tox21_path, cache_dir, monkeypatch):
     assert len(list(cache_dir.glob("morgan_r2_1024_*.npz"))) == 1
 
     def no_fingerprints(smiles):
@@ -322,14 +386,14 @@ def test_tox21_second_load_uses_the_cache(tox21, cache_dir, monkeypatch):
     monkeypatch.setattr(molecules, "morgan_fingerprints", no_fingerprints)
     start = time.perf_counter()
     with pytest.warns(UserWarning, match="could not parse 8"):
-        again = datasets.load_tox21(TOX21, cache_dir=cache_dir)
+        again = datasets.load_tox21(tox21_path, cache_dir=cache_dir)
     assert time.perf_counter() - start < 1.0
     for split in tox21.x:
         np.testing.assert_array_equal(again.x[split], tox21.x[split])
 
 
-def test_toxcast(cache_dir):
-    data = datasets.load_toxcast(shared(TOXCAST), cache_dir=cache_dir)
+def test_toxcast(shared_data, cache_dir):
+    data = datasets.load_toxcast(shared(shared_data, TOXCAST), cache_dir=cache_dir)
     assert len(data.tasks) == 617
     assert sum(len(x) for x in data.x.values()) == 8576  # RDKit parses them all
     assert data.x["train"].shape[1] == 1024

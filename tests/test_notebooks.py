@@ -6,9 +6,6 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-PHYSIONET = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "physionet2012"
-)
 # Notebook -> the least number of figures it shows.
 FIGURES = {
     "01_quickstart_census.ipynb": 2,
@@ -29,11 +26,14 @@ def test_every_notebook_is_tested_and_saved_without_outputs():
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
-def test_notebook_runs_top_to_bottom_and_shows_its_plots(name, tmp_path, monkeypatch):
+def test_notebook_runs_top_to_bottom_and_shows_its_plots(
+    name, tmp_path, monkeypatch, request
+):
     if "physionet" in name:
-        if not PHYSIONET.is_dir():
-            pytest.skip(f"PhysioNet data not found at {PHYSIONET}")
-        monkeypatch.setenv("MMOEEX_PHYSIONET", str(PHYSIONET))
+        physionet = request.getfixturevalue("shared_data") / "physionet2012"
+        if not physionet.is_dir():
+            pytest.skip("PhysioNet data not found in the shared data")
+        monkeypatch.setenv("MMOEEX_PHYSIONET", str(physionet))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = nbclient.NotebookClient(

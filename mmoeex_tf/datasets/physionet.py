@@ -205,21 +205,52 @@ def _train_means(values, train_rows, names):
     counts = known.sum(axis=0)
     never = [n for n, c in zip(names, counts) if c == 0]
     if never:
-        warnings.warn(
+        warnings.warn(  # stacklevel: the caller of load_physio4
             f"physio4: {never} never observed in the train split; imputed as "
             "0 (a constant feature).",
-            stacklevel=4,
+            stacklevel=5,
         )
     return np.where(known, train, 0.0).sum(axis=0) / np.maximum(counts, 1)
 
 
 def _inputs(events, record_ids, train_rows):
-    """Builds the `(stays, 48, features)` inputs and the feature names."""
+    """Builds the `(stays, 48, features)` inputs and the feature names.
+
+    Per step: the carried-forward time series, their observed masks and the
+    static descriptors, standardised with train statistics.
+    """
+    _warn_unknown_parameters(events)
+    frame = _event_frame(events, record_ids)
+    descriptor = _is_descriptor(frame)
+    num_stays = len(record_ids)
+    static = _static_descriptors(frame[descriptor], num_stays, train_rows)
+    values = _hourly_values(frame[~descriptor], num_stays)
+    filled, observed = _carry_forward(values, train_rows)
+    inputs = np.concatenate(
+        [
+            filled,
+            observed.astype(float),
+            np.repeat(static[:, None, :], NUM_STEPS, axis=1),
+        ],
+        axis=-1,
+    )
+    return standardize(inputs, train_rows), _feature_names()
+
+
+def _warn_unknown_parameters(events):
+    """Warns about parameters that are neither time series nor descriptors."""
     unknown = set(events["Parameter"].unique()) - {*TIME_SERIES, *STATIC, "RecordID"}
     if unknown:
-        warnings.warn(
-            f"physio4: ignoring unknown parameters {sorted(unknown)}.", stacklevel=3
+        warnings.warn(  # stacklevel: the caller of load_physio4
+            f"physio4: ignoring unknown parameters {sorted(unknown)}.", stacklevel=4
         )
+
+
+def _event_frame(events, record_ids):
+    """The known values of the first 48 h: stay row, minutes, parameter, value.
+
+    Sorted by stay and time, ties in file order.
+    """
     minutes = _minutes(events["Time"])
     frame = pd.DataFrame(
         {
@@ -230,25 +261,36 @@ def _inputs(events, record_ids, train_rows):
         }
     )
     frame = frame[(minutes <= 60 * NUM_STEPS) & frame["value"].notna()]
-    frame = frame.sort_values(["stay", "minutes"], kind="stable")
-    descriptor = (
+    return frame.sort_values(["stay", "minutes"], kind="stable")
+
+
+def _is_descriptor(frame):
+    """Rows holding a static descriptor: its first value at 00:00."""
+    return (
         frame["parameter"].isin(STATIC)
         & (frame["minutes"] == 0)
         & ~frame.duplicated(["stay", "parameter"])
     )
-    num_stays = len(record_ids)
+
+
+def _static_descriptors(descriptors, num_stays, train_rows):
+    """The `(stays, 5)` descriptors; unknown ones (-1 or absent) as train means."""
     static = (
-        frame[descriptor]
-        .pivot(index="stay", columns="parameter", values="value")
+        descriptors.pivot(index="stay", columns="parameter", values="value")
         .reindex(index=range(num_stays), columns=list(STATIC))
-        .to_numpy()
+        # A copy: without reindexing, pandas may hand out a read-only view.
+        .to_numpy(dtype=float, copy=True)
     )
     static[static == -1] = np.nan
-    static = np.where(
-        np.isnan(static), _train_means(static, train_rows, STATIC), static
-    )
+    return np.where(np.isnan(static), _train_means(static, train_rows, STATIC), static)
 
-    series = frame[~descriptor & frame["parameter"].isin(TIME_SERIES)]
+
+def _hourly_values(frame, num_stays):
+    """The `(stays, 48, 37)` last value of each time series per hour, else NaN.
+
+    Step `i` holds hour `[i, i + 1)`; the last step also 48:00.
+    """
+    series = frame[frame["parameter"].isin(TIME_SERIES)]
     series = series.assign(
         step=np.minimum(series["minutes"].to_numpy() // 60, NUM_STEPS - 1).astype(int),
         variable=pd.Categorical(series["parameter"], categories=TIME_SERIES).codes,
@@ -256,28 +298,32 @@ def _inputs(events, record_ids, train_rows):
     values = np.full((num_stays, NUM_STEPS, len(TIME_SERIES)), np.nan)
     cells = tuple(series[c].to_numpy() for c in ("stay", "step", "variable"))
     values[cells] = series["value"].to_numpy()
+    return values
+
+
+def _carry_forward(values, train_rows):
+    """Fills each gap with the last value seen, before any with the train mean.
+
+    Returns:
+        The filled values and the observed-this-step mask, both shaped like
+        `values`.
+    """
     observed = ~np.isnan(values)
     last_seen = np.maximum.accumulate(
         np.where(observed, np.arange(NUM_STEPS)[:, None], -1), axis=1
     )
     carried = np.take_along_axis(values, np.maximum(last_seen, 0), axis=1)
     means = _train_means(values, train_rows, TIME_SERIES)
-    filled = np.where(last_seen >= 0, carried, means)
+    return np.where(last_seen >= 0, carried, means), observed
 
-    inputs = np.concatenate(
-        [
-            filled,
-            observed.astype(float),
-            np.repeat(static[:, None, :], NUM_STEPS, axis=1),
-        ],
-        axis=-1,
-    )
-    names = [
+
+def _feature_names():
+    """Names of the 79 input features, in their order."""
+    return [
         *TIME_SERIES,
         *(f"{v}_observed" for v in TIME_SERIES),
         *(f"static_{s}" for s in STATIC),
     ]
-    return standardize(inputs, train_rows), names
 
 
 def _labels(outcomes):
