@@ -5,14 +5,27 @@ between their outputs over a data set: for experts i and j with output
 matrices `O_i`, `O_j` (samples x units), `d_ij = ||O_i - O_j||_F`, the whole
 matrix divided by its largest entry so that it lies in [0, 1]. The
 diversity score is the mean of that matrix.
+
+`diversity_report` gathers the three measures (distance matrix, score, gate
+usage) of a model on a data set; `mmoeex diversity` prints and saves it, and
+`mmoeex_tf.integrations.callbacks.DiversityCallback` logs it to TensorBoard.
 """
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 
 from mmoeex_tf.analysis.plots import plot_heatmap
 
-__all__ = ["diversity_score", "expert_distance_matrix", "gate_usage", "plot_heatmap"]
+__all__ = [
+    "DiversityReport",
+    "diversity_report",
+    "diversity_score",
+    "expert_distance_matrix",
+    "gate_usage",
+    "plot_heatmap",
+]
 
 
 def _batches(x, batch_size):
@@ -90,3 +103,49 @@ def gate_usage(model, x, batch_size=1024):
         index=pd.Index(model.task_names, name="task"),
         columns=[f"expert_{e}" for e in range(num_experts)],
     )
+
+
+@dataclasses.dataclass
+class DiversityReport:
+    """The experts' distances, their diversity score and the gate usage.
+
+    Attributes:
+        distances: The `expert_distance_matrix` as a `DataFrame`, experts x
+            experts (index `expert`; `expert_0`, ...).
+        score: The `diversity_score` of `distances`.
+        usage: The `gate_usage`, tasks x experts.
+    """
+
+    distances: pd.DataFrame
+    score: float
+    usage: pd.DataFrame
+
+    def plot(self, path, title="Expert distances"):
+        """Saves the distance matrix as a PNG heatmap, the score in the title.
+
+        Args:
+            path: The PNG file, or a binary file object.
+            title: Start of the title; ` (score 0.123)` is appended.
+        """
+        plot_heatmap(self.distances, path, title=f"{title} (score {self.score:.3f})")
+
+
+def diversity_report(model, x, batch_size=1024):
+    """Measures a model's expert diversity and gate usage on features `x`.
+
+    Args:
+        model: An `MMoEExModel`.
+        x: Features, `(n, features)` or `(n, steps, features)`.
+        batch_size: Samples per forward pass.
+
+    Returns:
+        A `DiversityReport`.
+    """
+    usage = gate_usage(model, x, batch_size)
+    experts = list(usage.columns)
+    distances = pd.DataFrame(
+        expert_distance_matrix(model, x, batch_size),
+        index=pd.Index(experts, name="expert"),
+        columns=experts,
+    )
+    return DiversityReport(distances, diversity_score(distances.to_numpy()), usage)

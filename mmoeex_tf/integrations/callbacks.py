@@ -14,15 +14,9 @@ import os
 
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
-from mmoeex_tf.analysis.diversity import (
-    diversity_score,
-    expert_distance_matrix,
-    gate_usage,
-    plot_heatmap,
-)
+from mmoeex_tf.analysis.diversity import diversity_report
 from mmoeex_tf.analysis.scores import validation_score
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.tasks import check_tasks
@@ -76,29 +70,18 @@ class DiversityCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs:
             return
-        usage = gate_usage(self.model, self.x, self.batch_size)
-        experts = list(usage.columns)
-        distances = pd.DataFrame(
-            expert_distance_matrix(self.model, self.x, self.batch_size),
-            index=experts,
-            columns=experts,
-        )
-        score = diversity_score(distances.to_numpy())
+        report = diversity_report(self.model, self.x, self.batch_size)
         png = io.BytesIO()
-        plot_heatmap(
-            distances,
-            png,
-            title=f"Expert distances, epoch {epoch + 1} (score {score:.3f})",
-        )
+        report.plot(png, title=f"Expert distances, epoch {epoch + 1}")
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(
                 os.path.join(self.log_dir, self.RUN_NAME)
             )
         with self._writer.as_default(step=epoch):
-            for task, row in usage.iterrows():
+            for task, row in report.usage.iterrows():
                 for expert, value in row.items():
                     tf.summary.scalar(f"gate_usage/{task}/{expert}", value)
-            tf.summary.scalar("diversity/score", score)
+            tf.summary.scalar("diversity/score", report.score)
             image = tf.io.decode_png(png.getvalue(), channels=4)
             tf.summary.image("diversity/heatmap", image[tf.newaxis])
         self._writer.flush()
