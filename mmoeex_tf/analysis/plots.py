@@ -1,4 +1,4 @@
-"""PNG figures: heatmaps and learning curves.
+"""PNG figures: heatmaps, learning curves and task similarity.
 
 Figures are drawn on `matplotlib.figure.Figure` objects and saved with the
 Agg renderer, so no display and no global pyplot state are involved.
@@ -76,3 +76,26 @@ def plot_learning_curves(history, tasks, path):
         figure.suptitle(f"first {len(shown)} of {len(tasks)} tasks")
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=100)
+
+
+def plot_task_similarity(grouping, path):
+    """Saves a task-similarity matrix, tasks ordered group by group.
+
+    Args:
+        grouping: A `mmoeex_tf.analysis.grouping.TaskGrouping`; lines
+            separate its groups.
+        path: The PNG file to write.
+    """
+    order = grouping.order()
+    matrix = grouping.similarity[np.ix_(order, order)]
+    figure = Figure(figsize=(7, 6))
+    axes = figure.subplots()
+    image = axes.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)
+    edges = np.cumsum([len(group) for group in grouping.groups])[:-1] - 0.5
+    for edge in edges:
+        axes.axhline(edge, color="black", linewidth=0.8)
+        axes.axvline(edge, color="black", linewidth=0.8)
+    axes.set_title("Task similarity of head weights, ordered by group")
+    figure.colorbar(image, ax=axes)
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=120)

@@ -11,18 +11,14 @@ import dataclasses
 import time
 
 import keras
-import matplotlib
 import numpy as np
 import pandas as pd
 
-from mmoeex_tf.models import baselines
-
 from mmoeex_tf.analysis import scores as evaluation
-from mmoeex_tf.models.grouped import fit_grouped
 from mmoeex_tf.analysis.grouping import group_tasks
-
-matplotlib.use("Agg")
-from matplotlib import pyplot  # noqa: E402
+from mmoeex_tf.analysis.plots import plot_task_similarity
+from mmoeex_tf.models import baselines
+from mmoeex_tf.models.grouped import fit_grouped
 
 
 @dataclasses.dataclass
@@ -158,23 +154,6 @@ def compare_groupings(
     return GroupingComparison(scores, seconds, grouping, validation)
 
 
-def plot_similarity(grouping, path):
-    """Saves the task-similarity matrix, tasks ordered group by group."""
-    order = grouping.order()
-    matrix = grouping.similarity[np.ix_(order, order)]
-    figure, axes = pyplot.subplots(figsize=(7, 6))
-    image = axes.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)
-    edges = np.cumsum([len(group) for group in grouping.groups])[:-1] - 0.5
-    for edge in edges:
-        axes.axhline(edge, color="black", linewidth=0.8)
-        axes.axvline(edge, color="black", linewidth=0.8)
-    axes.set_title("Task similarity of head weights, ordered by group")
-    figure.colorbar(image, ax=axes)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-
-
 def write_report(comparison, folder):
     """Writes the report files into `folder` (which must exist).
 
@@ -184,4 +163,4 @@ def write_report(comparison, folder):
     pd.DataFrame(comparison.scores).to_csv(folder / "task_scores.csv")
     lines = [", ".join(group) for group in comparison.grouping.groups]
     (folder / "groups.txt").write_text("\n".join(lines) + "\n")
-    plot_similarity(comparison.grouping, folder / "similarity.png")
+    plot_task_similarity(comparison.grouping, folder / "similarity.png")
