@@ -309,7 +309,7 @@ def test_ctrl_c_keeps_the_best_epoch_and_writes_outputs(tmp_path, monkeypatch, c
     assert summary["epochs_run"] == summary["best_epoch"] == 1
     saved = runs.load_saved_model(output / "model.keras")
     data = runs.load_data("synthetic", options=TINY["data_options"])
-    for task, values in runs.evaluate(saved, data, "val").items():
+    for task, values in runs.score_split(saved, data, "val").items():
         assert values == pytest.approx(summary["metrics"]["val"][task])
     # the checkpoint of epoch 0 finishes the run, replacing the outputs
     monkeypatch.setattr(run_module, "train", train)

@@ -394,7 +394,7 @@ def _model_and_data(args):
 
 def _evaluate(args):
     model, data = _model_and_data(args)
-    scores = runs.evaluate(model, data, args.split, args.batch_size)
+    scores = runs.score_split(model, data, args.split, args.batch_size)
     print(f"{data.name} {args.split} metrics of {args.model_file}:")
     print(runs.format_scores(scores))
     return 0

@@ -1,12 +1,31 @@
-"""Scoring a trained model on a data set's splits, as tables."""
+"""Scoring a trained model on a data set's splits, as tables.
+
+Three ways to score a model coexist, for different uses:
+
+- `score_split` (here): the Keras metrics of every task on one split of a
+  `MultiTaskData` (loss, AUC, ...), streamed in batches through
+  `MMoEExModel.evaluate`. `mmoeex train` writes these to `metrics.json` and
+  `metrics.csv`, and `mmoeex evaluate` prints them.
+- `mmoeex_tf.analysis.scores.score_model`: each task's primary metric
+  (ROC-AUC, kappa or MAE), exact (scikit-learn) on arrays held in memory,
+  for comparing models and settings (`mmoeex group`, the benchmarks).
+- `MMoEExModel.evaluate`: the plain Keras method, on any data.
+"""
 
 import pandas as pd
 
 from mmoeex_tf.errors import MMoEExError
 
 
-def evaluate(model, data, split, batch_size=512):
-    """Scores a model on one split of a data set.
+def score_split(model, data, split, batch_size=512):
+    """Scores a model on one split of a data set with its Keras metrics.
+
+    The values are those of `MMoEExModel.evaluate` on the split: each
+    task's loss and its compiled metrics, accumulated batch by batch (Keras
+    streaming metrics; the AUC is Keras' estimate from 1,000 thresholds).
+    `mmoeex_tf.analysis.scores.score_model` gives instead each task's
+    primary metric computed exactly by scikit-learn; its ROC-AUC can differ
+    from this one in the last decimals.
 
     Args:
         model: An `MMoEExModel` predicting the data set's tasks.
@@ -57,7 +76,7 @@ def metrics_table(scores):
     """One row per split and task, one column per metric.
 
     Args:
-        scores: Split -> the output of `evaluate`.
+        scores: Split -> the output of `score_split`.
 
     Returns:
         A `DataFrame` with columns `split`, `task`, `loss`, then the metrics

@@ -23,7 +23,7 @@ from mmoeex_tf.runs.data import load_run_data
 from mmoeex_tf.runs.factory import build_model
 from mmoeex_tf.runs.folders import new_output_folder, staged_folder
 from mmoeex_tf.runs.loop import TrainResult, train
-from mmoeex_tf.runs.report import evaluate, metrics_table
+from mmoeex_tf.runs.report import metrics_table, score_split
 
 
 @dataclasses.dataclass
@@ -109,7 +109,8 @@ def _run(folder, config, callbacks, verbose):
     with staged_folder(folder) as staging:
         result = train(model, data, config, callbacks, verbose, checkpoints)
         scores = {
-            split: evaluate(model, data, split, config.batch_size) for split in SPLITS
+            split: score_split(model, data, split, config.batch_size)
+            for split in SPLITS
         }
         _write_run(staging, model, config, result, scores)
     if not result.interrupted:  # an interrupted run can still be resumed
