@@ -1,6 +1,6 @@
 """Task grouping on tox21 / toxcast: all-in-one vs grouped vs single-task.
 
-Follows the tox21/toxcast protocol of the shared BENCHMARKS.md (Morgan
+The protocol of "Task grouping on tox21" in benchmarks/RESULTS.md (Morgan
 fingerprints r=2 1024 bits, 80/10/10 split with seed 2021, missing labels
 masked, mean test ROC-AUC over tasks with both classes in test).
 

@@ -1,4 +1,4 @@
-"""Speed and memory of mmoeex_tf: every speed figure of BENCHMARKS.md in one run.
+"""Speed and memory of mmoeex_tf: every speed figure of RESULTS.md in one run.
 
 Prints Markdown tables, headed by the machine (CPUs, platform, TensorFlow and
 Keras versions) and the load average at start and end, since machines are

@@ -70,7 +70,7 @@ def section_physio(ctx):
     if not path.exists():
         print(
             f"Skipped: the PhysioNet 2012 data are not at `{path.name}` "
-            "(`--physio-path`; see BENCHMARKS.md, physio4).\n"
+            "(`--physio-path`, the folder `load_physio4` reads).\n"
         )
         return
     try:
