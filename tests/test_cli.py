@@ -1,5 +1,8 @@
 """The `mmoeex` command, mostly run in-process through `main`."""
 
+import argparse
+import dataclasses
+import importlib
 import importlib.util
 import json
 import os
@@ -14,7 +17,7 @@ import pytest
 import yaml
 
 from mmoeex_tf import runs
-from mmoeex_tf.cli import main
+from mmoeex_tf.cli import main, options
 from mmoeex_tf.runs import run as run_module
 from mmoeex_tf.runs.config import RunConfig
 
@@ -372,3 +375,148 @@ def test_python_dash_m(monkeypatch, capsys):
     assert (
         "error: argument --epochs: invalid int value: 'zero'" in capsys.readouterr().err
     )
+
+
+# The run options as the README and users write them (each a RunConfig field).
+RUN_OPTIONS = {
+    "--data",
+    "--data-path",
+    "--limit-rows",
+    "--model",
+    "--experts",
+    "--expert-units",
+    "--expert-kind",
+    "--expert-dropout",
+    "--alpha",
+    "--mode",
+    "--tower-units",
+    "--tower-dropout",
+    "--optimization",
+    "--learning-rate",
+    "--weight-decay",
+    "--batch-size",
+    "--epochs",
+    "--seed",
+    "--non-finite",
+    "--steps-per-execution",
+    "--jit-compile",
+    "--output",
+}
+
+
+def run_option_flags(exclude=()):
+    parser = argparse.ArgumentParser(add_help=False)
+    options.add_run_options(parser, exclude)
+    return {action.option_strings[0] for action in parser._actions}
+
+
+def test_every_run_config_field_but_mappings_is_an_option():
+    fields = dataclasses.fields(RunConfig)
+    expected = {
+        "--" + field.name.replace("_", "-")
+        for field in fields
+        if not isinstance(getattr(RunConfig(), field.name), dict)
+    }
+    assert run_option_flags() == expected
+    assert RUN_OPTIONS <= expected
+    assert run_option_flags(exclude=("output",)) == expected - {"--output"}
+
+
+def test_run_options_parse_lists_booleans_and_numbers(tmp_path):
+    parser = cli_main_module().build_parser()
+    args = parser.parse_args(
+        ["train", "--expert-units", "8", "4", "--tower-units", "--no-jit-compile"]
+        + ["--learning-rate", "0.01", "--data-path", "p", "--seed", "3"]
+    )
+    assert options.given_run_options(args) == {
+        "expert_units": [8, 4],
+        "tower_units": [],
+        "jit_compile": False,
+        "learning_rate": 0.01,
+        "data_path": "p",
+        "seed": 3,
+    }
+    file = write_config(tmp_path / "c.yaml", {"seed": 1, "epochs": 2, "maml": {}})
+    args = parser.parse_args(["train", "--config", str(file), "--jit-compile"])
+    config = options.run_config(args)
+    assert (config.seed, config.epochs, config.jit_compile) == (1, 2, True)
+    assert parser.parse_args(["train"]).__dict__.keys().isdisjoint(options.CONFIG_KEYS)
+
+
+def test_a_field_without_metadata_gets_an_option_from_its_name_and_type():
+    @dataclasses.dataclass
+    class Fields:
+        warmup_epochs: int | None = None
+        label_smoothing: float = 0.1
+        shuffle_rows: bool = True
+        task_names: tuple[str, ...] = ("a", "b")
+        extra: dict = dataclasses.field(default_factory=dict)
+
+    made = {f.name: options.option_arguments(f) for f in dataclasses.fields(Fields)}
+    assert made["warmup_epochs"] == {
+        "help": "warmup epochs",
+        "metavar": "N",
+        "type": int,
+    }
+    assert made["label_smoothing"]["type"] is float
+    assert made["label_smoothing"]["help"] == "label smoothing (0.1)"
+    assert made["shuffle_rows"]["action"] is argparse.BooleanOptionalAction
+    assert made["task_names"]["nargs"] == "+" and "type" not in made["task_names"]
+    assert made["task_names"]["help"] == "task names (a b)"
+    assert made["extra"] is None
+
+
+def cli_main_module():
+    return importlib.import_module("mmoeex_tf.cli.main")
+
+
+def test_help_lists_every_command_and_its_usage(capsys):
+    module = cli_main_module()
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in module.COMMANDS:
+        name = command.__name__.rsplit(".", 1)[-1]
+        assert f"\n    {name} " in out or f"\n    {name}\n" in out, name
+        for line in command.USAGE:
+            assert line.startswith(f"mmoeex {name} ")
+            assert line in out and line in module.__doc__
+
+
+# Importing the command and writing reports must not switch matplotlib's
+# backend (a user's interactive one stays) nor need a display.
+BACKEND_CHECK = """
+import pathlib
+import sys
+
+import matplotlib
+
+matplotlib.use("svg")
+import numpy as np
+
+import mmoeex_tf.cli
+from mmoeex_tf.analysis.grouping import TaskGrouping
+from mmoeex_tf.analysis.plots import plot_heatmap
+from mmoeex_tf.runs.grouping_report import GroupingComparison, write_report
+
+folder = pathlib.Path(sys.argv[1])
+grouping = TaskGrouping(["a", "b", "c"], [["a", "c"], ["b"]], np.eye(3))
+scores = {"all-in-one": {"a": 0.7, "b": 0.6, "c": 0.8}}
+write_report(GroupingComparison(scores, {"all-in-one": 1.0}, grouping, {}), folder)
+plot_heatmap(np.eye(2), folder / "heatmap.png")
+print(matplotlib.get_backend())
+"""
+
+
+def test_cli_and_reports_leave_the_matplotlib_backend_alone(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("MPLBACKEND", None)
+    result = subprocess.run(
+        [sys.executable, "-c", BACKEND_CHECK, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "svg"
+    for png in ("similarity.png", "heatmap.png"):
+        assert (tmp_path / png).read_bytes().startswith(b"\x89PNG")

@@ -13,11 +13,10 @@ import tensorflow as tf
 
 import mmoeex_tf as mt
 from mmoeex_tf import MMoEExError
+from mmoeex_tf.cli import export as export_command
 from mmoeex_tf.integrations.export import (
-    add_export_arguments,
     export_saved_model,
     next_version,
-    run_export,
     serving_archive,
 )
 
@@ -236,16 +235,16 @@ def test_sequence_model_exports_steps_and_per_step_outputs(tmp_path):
         np.testing.assert_allclose(got[output], want, atol=1e-6)
 
 
-def test_run_export_exports_a_keras_file(tmp_path, capsys):
+def test_export_command_exports_a_keras_file(tmp_path, capsys):
     model = _model()
     model.save(tmp_path / "model.keras")
     parser = argparse.ArgumentParser()
-    add_export_arguments(parser)
+    export_command.add_arguments(parser)
     args = parser.parse_args(
         [str(tmp_path / "model.keras"), "--name", "toy", "--base-dir", str(tmp_path)]
     )
-    assert run_export(args) == 0
-    assert run_export(args) == 0
+    assert export_command.handle(args) == 0
+    assert export_command.handle(args) == 0
     printed = capsys.readouterr().out
     assert str(tmp_path / "toy" / "2") in printed
     assert "with_gates: features (batch, 6) -> flag, grade, value, gates" in printed
@@ -254,4 +253,4 @@ def test_run_export_exports_a_keras_file(tmp_path, capsys):
     np.testing.assert_allclose(got["grade"], _outputs(model, X)["grade"], atol=1e-6)
     args.version, args.overwrite = 1, False
     with pytest.raises(MMoEExError, match="already exists"):
-        run_export(args)
+        export_command.handle(args)

@@ -7,13 +7,8 @@ import pytest
 import mmoeex_tf as mt
 from mmoeex_tf import MMoEExError
 from mmoeex_tf.analysis.scores import validation_score
-from mmoeex_tf.integrations.tuning import (
-    MMoEExHyperModel,
-    add_tune_arguments,
-    make_tuner,
-    objective,
-    run_tune,
-)
+from mmoeex_tf.cli import tune as tune_command
+from mmoeex_tf.integrations.tuning import MMoEExHyperModel, make_tuner, objective
 from mmoeex_tf.runs.config import RunConfig
 from mmoeex_tf.training.maml import MAMLMTL
 
@@ -144,7 +139,7 @@ def test_tiny_search_reloads_the_best_model(kind, task, space, options, tmp_path
     assert logs[hypermodel.objective.name] == pytest.approx(best_trial.score, abs=1e-5)
 
 
-def test_run_tune_searches_a_data_set_and_exports_the_best(tmp_path, capsys):
+def test_tune_command_searches_a_data_set_and_exports_the_best(tmp_path, capsys):
     config = RunConfig(
         data="synthetic",
         data_options={"sizes": [128, 64, 64], "num_features": 6},
@@ -152,7 +147,7 @@ def test_run_tune_searches_a_data_set_and_exports_the_best(tmp_path, capsys):
         batch_size=64,
     )
     parser = argparse.ArgumentParser()
-    add_tune_arguments(parser)
+    tune_command.add_arguments(parser)
     args = parser.parse_args(
         [
             "--max-trials",
@@ -165,7 +160,7 @@ def test_run_tune_searches_a_data_set_and_exports_the_best(tmp_path, capsys):
             str(tmp_path / "models"),
         ]
     )
-    assert run_tune(config, args) == 0
+    assert tune_command.tune(config, args) == 0
     assert (tmp_path / "models" / "synthetic" / "1" / "saved_model.pb").is_file()
     assert (tmp_path / "search" / "synthetic" / "best_model.keras").is_file()
     printed = capsys.readouterr().out

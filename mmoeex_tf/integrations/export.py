@@ -32,7 +32,6 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from mmoeex_tf import runs
 from mmoeex_tf.errors import MMoEExError
 
 INPUT_NAME = "features"
@@ -188,60 +187,16 @@ def _checked_name(name):
     return name
 
 
-def add_export_arguments(parser):
-    """Adds the arguments of `mmoeex export` to an `argparse` parser.
+def describe_signatures(model):
+    """One line per signature of the export of `model`: inputs -> outputs.
 
     Args:
-        parser: The parser (or subparser) of the command.
-    """
-    parser.add_argument("model_file", metavar="MODEL", help="a saved model.keras")
-    parser.add_argument(
-        "--name", help="model name, the folder TF Serving serves (the model's name)"
-    )
-    parser.add_argument(
-        "--version",
-        type=int,
-        help="version number (one more than the largest there)",
-    )
-    parser.add_argument(
-        "--base-dir",
-        default="saved_models",
-        metavar="DIR",
-        help="folder of the served models (saved_models)",
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing version"
-    )
-
-
-def run_export(args):
-    """Runs `mmoeex export`: a `.keras` file to a TF Serving SavedModel.
-
-    Args:
-        args: The parsed arguments of `add_export_arguments`.
+        model: A built `MMoEExModel`.
 
     Returns:
-        The exit code, 0.
-
-    Raises:
-        MMoEExError: if the model file is not a saved `MMoEExModel` or the
-            version cannot be written.
+        The text, two indented lines such as `serving_default: features
+        (batch, 6) -> income, marital`.
     """
-    model = runs.load_saved_model(args.model_file)
-    path = export_saved_model(
-        model,
-        args.name or model.name,
-        version=args.version,
-        base_dir=args.base_dir,
-        overwrite=args.overwrite,
-    )
-    print(f"Exported {args.model_file} to {path}")
-    print(_describe_signatures(model))
-    return 0
-
-
-def _describe_signatures(model):
-    """One line per signature of the export of `model`: inputs -> outputs."""
     example_shape = ", ".join(map(str, _example_shape(model)))
     outputs = ", ".join(model.task_names)
     return (

@@ -29,14 +29,12 @@ up for AUC, accuracy and kappa, down for losses and errors.
 """
 
 import dataclasses
-import pathlib
 
 import keras_tuner
 
 from mmoeex_tf import runs
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.integrations.callbacks import MeanTaskMetric
-from mmoeex_tf.integrations.export import export_saved_model
 from mmoeex_tf.runs.config import RunConfig
 from mmoeex_tf.tasks import check_tasks, higher_is_better
 
@@ -264,88 +262,3 @@ def search(
         verbose=verbose,
     )
     return search_tuner
-
-
-def add_tune_arguments(parser):
-    """Adds the search and export options of `mmoeex tune` to a parser.
-
-    The data set and the settings not searched come from the run options
-    (`--config`, `--data`, `--epochs`, ...), which the command adds too.
-
-    Args:
-        parser: The parser (or subparser) of the command.
-    """
-    group = parser.add_argument_group("search options")
-    group.add_argument(
-        "--tuner", default="random", choices=TUNERS, help="search algorithm (random)"
-    )
-    group.add_argument(
-        "--max-trials",
-        type=int,
-        default=10,
-        metavar="N",
-        help="trials of random and bayesian search (10)",
-    )
-    group.add_argument(
-        "--objective-task",
-        metavar="TASK",
-        help="optimise this task's validation metric (the mean over tasks)",
-    )
-    group.add_argument(
-        "--objective-metric",
-        metavar="METRIC",
-        help="metric of the objective (the task's first metric; for the mean, "
-        "the mean score)",
-    )
-    group.add_argument(
-        "--search-dir",
-        default="runs/tuning",
-        metavar="DIR",
-        help="folder of the trials; an existing search resumes (runs/tuning)",
-    )
-    group.add_argument(
-        "--name", help="name of the exported best model (the data set's name)"
-    )
-    group.add_argument(
-        "--base-dir",
-        default="saved_models",
-        metavar="DIR",
-        help="folder of the served models (saved_models)",
-    )
-
-
-def run_tune(config, args):
-    """Runs `mmoeex tune`: search, then export the best model.
-
-    Prints the best hyperparameters and objective value, saves the best
-    model as `<search dir>/<data set>/best_model.keras` and exports it as
-    the next version of `<base dir>/<name>/` for TF Serving.
-
-    Args:
-        config: The resolved `RunConfig` of the run options.
-        args: The parsed arguments of `add_tune_arguments`.
-
-    Returns:
-        The exit code, 0.
-
-    Raises:
-        MMoEExError: for invalid options or data.
-    """
-    tuner = search(
-        config,
-        tuner=args.tuner,
-        max_trials=args.max_trials,
-        objective_task=args.objective_task,
-        objective_metric=args.objective_metric,
-        directory=args.search_dir,
-    )
-    best_trial = tuner.oracle.get_best_trials(1)[0]
-    model = tuner.load_model(best_trial)
-    model_file = pathlib.Path(args.search_dir) / config.data / "best_model.keras"
-    model.save(model_file)
-    path = export_saved_model(model, args.name or config.data, base_dir=args.base_dir)
-    print(f"Best {tuner.oracle.objective.name}: {best_trial.score:.4f}")
-    for name, value in best_trial.hyperparameters.values.items():
-        print(f"  {name}: {value}")
-    print(f"Saved {model_file}; exported to {path}")
-    return 0

@@ -1,0 +1,29 @@
+"""`mmoeex evaluate`: the Keras metrics of a saved model on one split."""
+
+from mmoeex_tf import runs
+from mmoeex_tf.cli.options import add_model_and_data, load_model_and_data
+
+USAGE = ("mmoeex evaluate MODEL --data NAME [--data-path PATH] [--split test]",)
+
+
+def add_command(commands):
+    """Adds the `evaluate` parser to the sub-command parsers."""
+    parser = commands.add_parser(
+        "evaluate",
+        help="score a saved model on a data set",
+        description=(
+            "Score a saved model on one split of a data set: each task's loss "
+            "and metrics, as in the run folder's metrics.json."
+        ),
+    )
+    add_model_and_data(parser)
+    parser.set_defaults(handler=handle)
+
+
+def handle(args):
+    """Runs `mmoeex evaluate`; returns the exit code."""
+    model, data = load_model_and_data(args)
+    scores = runs.score_split(model, data, args.split, args.batch_size)
+    print(f"{data.name} {args.split} metrics of {args.model_file}:")
+    print(runs.format_scores(scores))
+    return 0

@@ -1,0 +1,196 @@
+"""What the `mmoeex` sub-commands share: the parser, exit codes and options.
+
+The run options (`--data`, `--epochs`, `--jit-compile`, ...) are made from
+the fields of `RunConfig`, one option per field: `--` and the field name
+with `-` for `_`. A field's `metadata` gives the help text (`"help"`), the
+values listed in it (`"choices"`; `RunConfig` checks them, with a hint for
+a misspelt one), the metavar and, for a sequence, `"nargs"` (`"+"` unless
+set). The value type comes from the field's type: `int`, `float` or `str`;
+`bool` gives `--x` / `--no-x`; a tuple a list of values; a `dict` no option
+(such fields are set in the config file only). A field without metadata
+gets a help text made from its name, so new `RunConfig` fields become
+options without an edit here.
+"""
+
+import argparse
+import dataclasses
+import types
+import typing
+
+from mmoeex_tf import runs
+from mmoeex_tf.datasets import DATASETS
+from mmoeex_tf.datasets.base import SPLITS
+from mmoeex_tf.runs.config import RunConfig, read_config_file
+
+EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
+
+CONFIG_KEYS = tuple(field.name for field in dataclasses.fields(RunConfig))
+METAVARS = {int: "N", float: "X", str: "VALUE"}
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one `error: ...` line."""
+
+    def error(self, message):
+        self.exit(EXIT_INVALID, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def value_type(field):
+    """The value type of a `RunConfig` field, and the element type of tuples.
+
+    Args:
+        field: A `dataclasses.Field`, e.g. of `RunConfig`.
+
+    Returns:
+        `(kind, element)`: `kind` is `bool`, `int`, `float`, `str`, `tuple`
+        or `dict`; `element` is the type of a tuple's items, else `None`.
+        `X | None` counts as `X`; a type that cannot be read from the
+        annotation is the type of the default (`str` for `None`).
+    """
+    annotation = field.type
+    if isinstance(annotation, types.UnionType) or (
+        typing.get_origin(annotation) is typing.Union
+    ):
+        kinds = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = kinds[0] if len(kinds) == 1 else None
+    origin = typing.get_origin(annotation)
+    if origin in (tuple, list):
+        elements = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        return tuple, elements[0] if elements else str
+    if origin is dict or annotation is dict:
+        return dict, None
+    if annotation in (bool, int, float, str):
+        return annotation, None
+    default = _default(field)
+    if isinstance(default, (tuple, list)):
+        return tuple, type(default[0]) if default else str
+    if isinstance(default, (bool, int, float, dict)):
+        return type(default), None
+    return str, None
+
+
+def _default(field):
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def _help(field):
+    text = field.metadata.get("help") or field.name.replace("_", " ")
+    choices = field.metadata.get("choices")
+    if choices:
+        text += f": {', '.join(choices)}"
+    default = _default(field)
+    if isinstance(default, (tuple, list)):
+        text += f" ({' '.join(map(str, default)) or 'none'})"
+    elif default is not None:
+        text += f" ({default})"
+    return text
+
+
+def option_arguments(field):
+    """The `add_argument` keyword arguments of a field's option.
+
+    Args:
+        field: A `dataclasses.Field`, e.g. of `RunConfig`.
+
+    Returns:
+        The keyword arguments (`help`, `metavar`, `type`, `nargs` or
+        `action`), or `None` for a mapping field, which has no option.
+    """
+    kind, element = value_type(field)
+    if kind is dict:
+        return None
+    arguments = {"help": _help(field)}
+    if kind is bool:
+        arguments["action"] = argparse.BooleanOptionalAction
+        return arguments
+    if kind is tuple:
+        kind = element
+        arguments["nargs"] = field.metadata.get("nargs", "+")
+    arguments["metavar"] = field.metadata.get("metavar", METAVARS.get(kind, "VALUE"))
+    if kind in (int, float):
+        arguments["type"] = kind
+    return arguments
+
+
+def add_run_options(parser, exclude=()):
+    """Adds an option for every `RunConfig` field but mappings and `exclude`.
+
+    An option not given leaves its key out of the parsed arguments, so the
+    config file's value or the default stands (see `run_config`).
+
+    Args:
+        parser: The parser of a sub-command.
+        exclude: Names of fields without an option in this command.
+    """
+    group = parser.add_argument_group(
+        "run options", "override the config file; defaults in parentheses"
+    )
+    for field in dataclasses.fields(RunConfig):
+        arguments = None if field.name in exclude else option_arguments(field)
+        if arguments is not None:
+            flag = "--" + field.name.replace("_", "-")
+            group.add_argument(
+                flag, dest=field.name, default=argparse.SUPPRESS, **arguments
+            )
+
+
+def add_config_option(parser):
+    """Adds `--config FILE`, the YAML or JSON file of run options."""
+    mappings = [
+        f"{field.name} ({field.metadata.get('help', 'a mapping')})"
+        for field in dataclasses.fields(RunConfig)
+        if value_type(field)[0] is dict
+    ]
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML or JSON file of run options (keys as below with _ for -, "
+        f"plus {' and '.join(mappings)})",
+    )
+
+
+def run_config(args):
+    """Resolves the run config: defaults, then the config file, then options."""
+    values = read_config_file(args.config) if args.config else {}
+    return RunConfig.from_dict({**values, **given_run_options(args)})
+
+
+def given_run_options(args):
+    """The run options given on the command line, as config keys to values."""
+    return {key: value for key, value in vars(args).items() if key in CONFIG_KEYS}
+
+
+def add_model_and_data(parser):
+    """Adds a saved model, a data set and its split (`evaluate`, `diversity`)."""
+    parser.add_argument("model_file", metavar="MODEL", help="a saved model.keras")
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="NAME",
+        help=f"data set: {', '.join(DATASETS)}",
+    )
+    parser.add_argument("--data-path", metavar="PATH", help="data file or folder")
+    parser.add_argument(
+        "--split", default="test", choices=SPLITS, help="split to use (test)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=1024, help="examples per pass (1024)"
+    )
+
+
+def load_model_and_data(args):
+    """The saved model and the data set of `add_model_and_data`'s arguments.
+
+    Raises:
+        MMoEExError: if the model cannot be loaded, the data set is unknown
+            or does not fit the model.
+    """
+    model = runs.load_saved_model(args.model_file)
+    data = runs.load_data(args.data, args.data_path)
+    runs.check_compatible(model, data)
+    return model, data
