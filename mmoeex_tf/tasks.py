@@ -3,6 +3,7 @@
 import dataclasses
 import re
 
+from mmoeex_tf._checks import check_integer, check_number, check_positive_integer
 from mmoeex_tf.errors import MMoEExError
 
 KINDS = ("binary", "multiclass", "multilabel", "regression")
@@ -85,18 +86,17 @@ class Task:
                 f"Task {self.name!r}: pooling must be one of {POOLINGS}, "
                 f"got {self.pooling!r}."
             )
-        if self.pooling_steps is not None and (
-            int(self.pooling_steps) != self.pooling_steps or self.pooling_steps < 1
-        ):
-            raise MMoEExError(
-                f"Task {self.name!r}: pooling_steps must be a positive "
-                f"integer or None, got {self.pooling_steps!r}."
-            )
-        if not (self.loss_weight >= 0 and self.loss_weight < float("inf")):
-            raise MMoEExError(
-                f"Task {self.name!r}: loss_weight must be finite and >= 0, "
-                f"got {self.loss_weight!r}."
-            )
+        pooling_steps = check_positive_integer(
+            self.pooling_steps,
+            f"Task {self.name!r}: pooling_steps",
+            none_means="all steps",
+        )
+        object.__setattr__(self, "pooling_steps", pooling_steps)
+        object.__setattr__(
+            self,
+            "loss_weight",
+            check_number(self.loss_weight, f"Task {self.name!r}: loss_weight", 0),
+        )
         self._check_weights()
         object.__setattr__(self, "metrics", self._checked_metrics())
 
@@ -117,12 +117,8 @@ class Task:
                 "(the number of classes or labels)."
             )
         minimum = 2 if self.kind == "multiclass" else 1
-        if int(size) != size or size < minimum:
-            raise MMoEExError(
-                f"Task {self.name!r}: output_size must be an integer >= "
-                f"{minimum} for a {self.kind} task, got {size!r}."
-            )
-        return int(size)
+        name = f"Task {self.name!r} ({self.kind}): output_size"
+        return check_integer(size, name, minimum=minimum)
 
     def _check_weights(self):
         if self.positive_weight is not None:
@@ -166,11 +162,6 @@ class Task:
                     f"{self.kind} task; choose from {allowed}."
                 )
         return tuple(metrics)
-
-    @property
-    def is_classification(self):
-        """Whether the outputs are probabilities rather than values."""
-        return self.kind != "regression"
 
     @property
     def label_rank(self):

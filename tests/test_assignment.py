@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from mmoeex_tf import MMoEExError, expert_assignment
+from mmoeex_tf.layers.assignment import check_gate_mask
 
 
 def test_alpha_zero_opens_everything():
@@ -44,11 +45,41 @@ def test_num_exclusive_is_an_alternative_to_alpha():
         ({"num_exclusive": 7}, r"num_exclusive must be an integer in \[0, 6\]"),
         ({"alpha": 0.5, "num_exclusive": 2}, "exactly one"),
         ({"alpha": 0.5, "mode": "exclusive"}, "mode must be one of"),
+        ({"alpha": True}, r"alpha must be a number in \[0, 1\], got True"),
+        ({"num_exclusive": 2.0}, r"num_exclusive must be .*, got 2\.0"),
+        ({"num_exclusive": True}, "num_exclusive must be .*, got True"),
     ],
 )
 def test_bad_arguments(kwargs, message):
     with pytest.raises(MMoEExError, match=message):
         expert_assignment(2, 6, **kwargs)
+
+
+def test_num_exclusive_may_be_a_numpy_integer():
+    mask = expert_assignment(2, 5, num_exclusive=np.int64(2), seed=0)
+    assert (mask.sum(axis=0) == 1).sum() == 2
+
+
+@pytest.mark.parametrize(
+    "num_tasks, num_experts, message",
+    [
+        (0, 4, "num_tasks must be a positive integer, got 0"),
+        (2.0, 4, r"num_tasks must be a positive integer, got 2\.0"),
+        (2, 0, "num_experts must be a positive integer, got 0"),
+    ],
+)
+def test_bad_sizes(num_tasks, num_experts, message):
+    with pytest.raises(MMoEExError, match=message):
+        expert_assignment(num_tasks, num_experts, alpha=0.0)
+
+
+def test_one_mask_check_for_drawn_and_given_masks():
+    with pytest.raises(MMoEExError, match=r"gate_mask must have shape .* = \(2, 3\)"):
+        check_gate_mask(np.ones((3, 2)), 2, 3)
+    with pytest.raises(MMoEExError, match=r"entries must be 0 \(closed\) or 1"):
+        check_gate_mask([[1, 0.5]], 1, 2)
+    mask = check_gate_mask([[True, False]], 1, 2)
+    assert mask.dtype == np.int32 and mask.tolist() == [[1, 0]]
 
 
 def test_task_without_open_expert_is_an_error():

@@ -10,6 +10,7 @@ from mmoeex_tf import (
     RecurrentExperts,
 )
 from tests.helpers import ScaledDense, assert_config_round_trip
+from tests.layer_checks import check_layer
 
 RNG = np.random.default_rng(0)
 FLAT = RNG.normal(size=(6, 5)).astype("float32")
@@ -94,7 +95,7 @@ def test_layer_experts_from_any_keras_layer(template):
     experts = LayerExperts(template, num_experts=4)
     outputs = experts(FLAT).numpy()
     assert outputs.shape == (6, 4, 3)
-    assert experts.units == 3
+    assert experts.output_units == 3
     kernels = [e.dense.kernel.numpy() for e in experts.experts]
     assert not np.allclose(kernels[0], kernels[1])  # own weights per expert
     expected = 2.0 * (FLAT @ kernels[2] + experts.experts[2].dense.bias.numpy())
@@ -111,14 +112,88 @@ def test_dense_experts_config_round_trip_and_dropout():
 
 
 @pytest.mark.parametrize(
+    "init_kwargs, output_shape, num_weights, num_params",
+    [
+        # kernels (5, 2, 3) and (2, 3, 4), biases (2, 3) and (2, 4)
+        ({"num_experts": 2, "units": [3, 4]}, (6, 2, 4), 4, 30 + 24 + 6 + 8),
+        ({"num_experts": 2, "units": [3, 4], "use_bias": False}, (6, 2, 4), 2, 54),
+        # kernel (5, 3, 2), bias (3, 2)
+        (
+            {"num_experts": 3, "units": [2], "dropout": 0.25, "seed": 7},
+            (6, 3, 2),
+            2,
+            36,
+        ),
+    ],
+    ids=["two-layers", "no-bias", "dropout"],
+)
+def test_dense_experts_layer_checklist(
+    init_kwargs, output_shape, num_weights, num_params, tmp_path
+):
+    check_layer(
+        DenseExperts,
+        {**init_kwargs, "activation": "tanh"},
+        FLAT,
+        expected_output_shape=output_shape,
+        expected_num_trainable_weights=num_weights,
+        expected_num_params=num_params,
+        tmp_path=tmp_path,
+    )
+
+
+def test_dense_experts_by_hand_with_ones():
+    # Every unit of layer 1 sums the features (1 + 2 = 3); every unit of
+    # layer 2 sums three of those (9). Relu zeroes a negative sum.
+    experts = DenseExperts(2, [3, 2], kernel_initializer="ones")
+    outputs = experts(np.array([[1.0, 2.0], [1.0, -3.0]], "float32")).numpy()
+    np.testing.assert_array_equal(outputs[0], np.full((2, 2), 9.0))
+    np.testing.assert_array_equal(outputs[1], np.zeros((2, 2)))
+    linear = DenseExperts(1, 1, activation=None, kernel_initializer="ones")
+    outputs = linear(np.array([[1.0, -3.0]], "float32")).numpy()
+    np.testing.assert_array_equal(outputs, [[[-2.0]]])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DenseExperts(2, [3, 4], activation="tanh", dropout=0.5, seed=3),
+        lambda: RecurrentExperts(2, [3, 4], cell="gru", dropout=0.5, seed=3),
+        lambda: Conv1DExperts(2, [3, 4], activation="tanh", dropout=0.5, seed=3),
+    ],
+    ids=["dense", "recurrent", "conv1d"],
+)
+def test_public_attributes_hold_constructor_values(make):
+    experts = make()
+    assert experts.dropout == 0.5 and isinstance(experts.dropout, float)
+    assert experts.seed == 3
+    assert experts.output_units == 4
+    widths = experts.filters if isinstance(experts, Conv1DExperts) else experts.units
+    assert widths == [3, 4]
+    if hasattr(experts, "activation"):
+        assert experts.activation is keras.activations.tanh
+        assert experts.get_config()["activation"] == "tanh"
+
+
+@pytest.mark.parametrize(
     "build, message",
     [
-        (lambda: DenseExperts(0, 3), "num_experts"),
-        (lambda: DenseExperts(2, []), "units"),
-        (lambda: DenseExperts(2, 3, dropout=1.0), "dropout"),
-        (lambda: RecurrentExperts(2, 3, cell="transformer"), "cell"),
-        (lambda: Conv1DExperts(2, 3, padding="valid"), "padding"),
+        (lambda: DenseExperts(0, 3), "DenseExperts num_experts must be a positive"),
+        (lambda: DenseExperts(2.0, 4), r"num_experts must be .*, got 2\.0"),
+        (lambda: DenseExperts(True, 4), "num_experts must be .*, got True"),
+        (lambda: DenseExperts(2, []), "DenseExperts units must be"),
+        (lambda: DenseExperts(2, [4, 2.0]), "units must be"),
+        (
+            lambda: DenseExperts(2, 3, dropout=1.0),
+            r"dropout must be a rate in \[0, 1\)",
+        ),
+        (lambda: DenseExperts(2, 3, seed=-1), "seed must be None"),
+        (lambda: RecurrentExperts(2, 3, cell="transformer"), "cell must be one of"),
+        (lambda: RecurrentExperts(2, 3, use_cudnn=1), "use_cudnn must be one of"),
+        (lambda: Conv1DExperts(2, 3, padding="valid"), "padding must be one of"),
+        (lambda: Conv1DExperts(2, 3, kernel_size=3.0), "kernel_size must be"),
+        (lambda: Conv1DExperts(2, 0), "Conv1DExperts filters must be"),
         (lambda: LayerExperts("dense", 2), "Keras layer"),
+        (lambda: LayerExperts(ScaledDense(3), 0), "LayerExperts num_experts"),
     ],
 )
 def test_bad_expert_arguments(build, message):

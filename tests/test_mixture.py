@@ -65,3 +65,27 @@ def test_bad_arguments():
         MMoEEx(DenseExperts(4, 2), num_tasks=2, gate_mask=np.ones((3, 4)))
     with pytest.raises(TypeError, match="ExpertStack"):
         MMoEEx(keras.layers.Dense(3), num_tasks=2)
+    with pytest.raises(MMoEExError, match=r"MMoEEx num_tasks must be .*, got 2\.0"):
+        MMoEEx(DenseExperts(4, 2), num_tasks=2.0)
+    with pytest.raises(MMoEExError, match=r"mode must be one of"):
+        MMoEEx(DenseExperts(4, 2), num_tasks=2, mode="exclusive")
+
+
+def test_constructor_takes_layers_and_from_config_takes_configs():
+    experts = DenseExperts(4, 2)
+    with pytest.raises(TypeError, match="ExpertStack"):
+        MMoEEx(keras.saving.serialize_keras_object(experts), num_tasks=2)
+    layer = MMoEEx(experts, num_tasks=2, alpha=0.5)
+    clone = MMoEEx.from_config(layer.get_config())
+    assert isinstance(clone.experts, DenseExperts)
+    assert clone.get_config() == layer.get_config()
+
+
+def test_gate_takes_the_mixture_dtype_policy():
+    layer = MMoEEx(DenseExperts(4, 2), num_tasks=2, dtype="mixed_bfloat16")
+    mixtures, gates = layer(X)
+    assert layer.gate.dtype_policy.name == "mixed_bfloat16"
+    assert gates.dtype == "bfloat16" and layer.gate.kernel.dtype == "float32"
+    # float32 experts are mixed in the mixture's compute dtype
+    assert mixtures.dtype == "bfloat16"
+    assert layer.experts.compute_dtype == "float32"

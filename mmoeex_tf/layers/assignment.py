@@ -2,8 +2,16 @@
 
 import numpy as np
 
+from mmoeex_tf._checks import (
+    check_choice,
+    check_integer,
+    check_number,
+    check_positive_integer,
+)
 from mmoeex_tf.errors import MMoEExError
 
+#: How special experts are tied to their task: open to it only, or closed to
+#: it only.
 MODES = ("exclusivity", "exclusion")
 
 
@@ -25,16 +33,10 @@ def count_special_experts(num_experts, alpha=None, num_exclusive=None):
     """
     if (alpha is None) == (num_exclusive is None):
         raise MMoEExError("Give exactly one of alpha and num_exclusive.")
+    num_experts = check_positive_integer(num_experts, "num_experts")
     if num_exclusive is not None:
-        if int(num_exclusive) != num_exclusive or not 0 <= num_exclusive <= num_experts:
-            raise MMoEExError(
-                f"num_exclusive must be an integer in [0, {num_experts}] (the "
-                f"number of experts), got {num_exclusive!r}."
-            )
-        return int(num_exclusive)
-    if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
-        raise MMoEExError(f"alpha must be a number in [0, 1], got {alpha!r}.")
-    return int(round(alpha * num_experts))
+        return check_integer(num_exclusive, "num_exclusive", 0, num_experts)
+    return int(round(check_number(alpha, "alpha", 0, 1) * num_experts))
 
 
 def expert_assignment(
@@ -63,13 +65,9 @@ def expert_assignment(
         MMoEExError: for invalid arguments, or if a task would be left with no
             open expert.
     """
-    if mode not in MODES:
-        raise MMoEExError(f"mode must be one of {MODES}, got {mode!r}.")
-    if num_tasks < 1 or num_experts < 1:
-        raise MMoEExError(
-            f"Need at least one task and one expert, got {num_tasks} tasks "
-            f"and {num_experts} experts."
-        )
+    check_choice(mode, "mode", MODES)
+    num_tasks = check_positive_integer(num_tasks, "num_tasks")
+    num_experts = check_positive_integer(num_experts, "num_experts")
     count = count_special_experts(num_experts, alpha, num_exclusive)
     rng = np.random.default_rng(seed)
     experts = rng.permutation(num_experts)[:count]
@@ -83,26 +81,41 @@ def expert_assignment(
     return check_gate_mask(mask, num_tasks, num_experts)
 
 
-def check_gate_mask(mask, num_tasks, num_experts):
+def check_gate_mask(mask, num_tasks=None, num_experts=None, name="gate_mask"):
     """Validates a task-by-expert 0/1 mask and returns it as int32.
+
+    Args:
+        mask: A `(tasks, experts)` array-like of 0 (closed) and 1 (open).
+        num_tasks: The number of rows it must have (any if `None`).
+        num_experts: The number of columns it must have (any if `None`).
+        name: The argument's name in error messages.
+
+    Returns:
+        The mask as a `(tasks, experts)` int32 array.
 
     Raises:
         MMoEExError: if the shape or values are wrong or a task has no open
             expert.
     """
     mask = np.asarray(mask)
-    if mask.shape != (num_tasks, num_experts):
+    expected = (num_tasks, num_experts)
+    if mask.ndim != 2 or any(
+        want is not None and size != want for size, want in zip(mask.shape, expected)
+    ):
+        sizes = ", ".join("any" if n is None else str(n) for n in expected)
         raise MMoEExError(
-            f"gate_mask must have shape (tasks, experts) = ({num_tasks}, "
-            f"{num_experts}), got {mask.shape}."
+            f"{name} must have shape (tasks, experts) = ({sizes}), got {mask.shape}."
         )
     if not np.isin(mask, (0, 1)).all():
-        raise MMoEExError("gate_mask entries must be 0 (closed) or 1 (open).")
+        raise MMoEExError(
+            f"{name} entries must be 0 (closed) or 1 (open), got the values "
+            f"{np.unique(mask).tolist()}."
+        )
     closed_tasks = np.flatnonzero(mask.sum(axis=1) == 0)
     if closed_tasks.size:
         raise MMoEExError(
-            f"Task(s) at index {closed_tasks.tolist()} would have no open "
-            f"expert: with {num_experts} experts and {num_tasks} tasks, lower "
-            "alpha or add experts so every task keeps at least one."
+            f"Task(s) at index {closed_tasks.tolist()} would have no open expert "
+            f"in {name}: with {mask.shape[1]} experts and {mask.shape[0]} tasks, "
+            "lower alpha or add experts so every task keeps at least one."
         )
     return mask.astype(np.int32)

@@ -1,45 +1,41 @@
 """Expert stacks: E experts applied to the same input, outputs stacked.
 
-Every stack maps `(..., features)` to `(..., experts, units)`, so the mixture
-layer can weight experts of any kind the same way.
+Every stack maps `(..., features)` to `(..., experts, output_units)`, so the
+mixture layer can weight experts of any kind the same way.
 """
 
 import keras
 from keras import ops
 
+from mmoeex_tf._checks import (
+    check_choice,
+    check_positive_integer,
+    check_rate,
+    check_seed,
+    check_units,
+)
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.layers.batched_ops import grouped_dense, shared_input_dense
+from mmoeex_tf.layers.grouped_mlp import (
+    add_grouped_mlp_weights,
+    dropout_layer,
+    grouped_mlp,
+)
 
 RECURRENT_CELLS = {
     "lstm": keras.layers.LSTM,
     "gru": keras.layers.GRU,
     "simple_rnn": keras.layers.SimpleRNN,
 }
-
-
-def _as_units(units, argument="units"):
-    units = [units] if isinstance(units, int) else list(units)
-    if not units or any(int(u) != u or u < 1 for u in units):
-        raise MMoEExError(
-            f"{argument} must be a positive integer or a non-empty list of "
-            f"them, got {units!r}."
-        )
-    return [int(u) for u in units]
-
-
-def _check_num_experts(num_experts):
-    if int(num_experts) != num_experts or num_experts < 1:
-        raise MMoEExError(
-            f"num_experts must be a positive integer, got {num_experts!r}."
-        )
-    return int(num_experts)
+#: What a `None` seed means, in error messages.
+_UNSEEDED = "unseeded"
 
 
 class ExpertStack(keras.layers.Layer):
     """Base class of the expert stacks.
 
-    Subclasses set `num_experts` and `units` (the size of one expert's
-    output) and return `(..., num_experts, units)` from `call`.
+    Subclasses set `output_units` (the size of one expert's output, at the
+    latest in `build`) and return `(..., num_experts, output_units)` from
+    `call`. Sub-layers they create take the stack's dtype policy.
 
     Args:
         num_experts: Number of experts.
@@ -51,10 +47,12 @@ class ExpertStack(keras.layers.Layer):
 
     def __init__(self, num_experts, **kwargs):
         super().__init__(**kwargs)
-        self.num_experts = _check_num_experts(num_experts)
+        owner = type(self).__name__
+        self.num_experts = check_positive_integer(num_experts, f"{owner} num_experts")
+        self.output_units = None
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.num_experts, self.units)
+        return tuple(input_shape[:-1]) + (self.num_experts, self.output_units)
 
     def get_config(self):
         return {**super().get_config(), "num_experts": self.num_experts}
@@ -79,6 +77,9 @@ class DenseExperts(ExpertStack):
         kernel_initializer: Initializer of the kernels.
         seed: Seed of the dropout.
         **kwargs: Base layer keyword arguments.
+
+    Output shape:
+        `(..., experts, units[-1])`.
     """
 
     def __init__(
@@ -93,58 +94,43 @@ class DenseExperts(ExpertStack):
         **kwargs,
     ):
         super().__init__(num_experts, **kwargs)
-        self.layer_units = _as_units(units)
-        self.units = self.layer_units[-1]
+        owner = type(self).__name__
+        self.units = check_units(units, f"{owner} units")
+        self.output_units = self.units[-1]
         self.activation = keras.activations.get(activation)
-        if not 0.0 <= dropout < 1.0:
-            raise MMoEExError(f"dropout must be in [0, 1), got {dropout!r}.")
-        self.dropout_rate = dropout
+        self.dropout = check_rate(dropout, f"{owner} dropout")
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.seed = seed
-        self.dropout = keras.layers.Dropout(dropout, seed=seed) if dropout else None
+        self.seed = check_seed(seed, f"{owner} seed", none_means=_UNSEEDED)
+        self._dropout_layer = dropout_layer(self, self.dropout, self.seed)
 
     def build(self, input_shape):
-        width = input_shape[-1]
-        self.kernels, self.biases = [], []
-        for index, units in enumerate(self.layer_units):
-            shape = (width, self.num_experts, units)
-            if index:
-                shape = (self.num_experts, width, units)
-            self.kernels.append(
-                self.add_weight(
-                    name=f"kernel_{index}",
-                    shape=shape,
-                    initializer=self.kernel_initializer,
-                )
-            )
-            if self.use_bias:
-                self.biases.append(
-                    self.add_weight(
-                        name=f"bias_{index}",
-                        shape=(self.num_experts, units),
-                        initializer="zeros",
-                    )
-                )
-            width = units
+        self.kernels, self.biases = add_grouped_mlp_weights(
+            self,
+            input_shape[-1],
+            self.num_experts,
+            self.units,
+            self.kernel_initializer,
+            use_bias=self.use_bias,
+            shared_input=True,
+        )
 
     def call(self, inputs, training=None):
-        hidden = shared_input_dense(inputs, self.kernels[0])
-        for index, kernel in enumerate(self.kernels):
-            if index:
-                hidden = grouped_dense(hidden, kernel)
-            if self.use_bias:
-                hidden = hidden + self.biases[index]
-            hidden = self.activation(hidden)
-            if self.dropout is not None:
-                hidden = self.dropout(hidden, training=training)
-        return hidden
+        return grouped_mlp(
+            inputs,
+            self.kernels,
+            self.biases,
+            self.activation,
+            dropout=self._dropout_layer,
+            training=training,
+            shared_input=True,
+        )
 
     def get_config(self):
         config = {
-            "units": self.layer_units,
+            "units": self.units,
             "activation": keras.activations.serialize(self.activation),
-            "dropout": self.dropout_rate,
+            "dropout": self.dropout,
             "use_bias": self.use_bias,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "seed": self.seed,
@@ -161,7 +147,7 @@ class RecurrentExperts(ExpertStack):
         units: Hidden size of each expert's recurrent layer(s), an int or a
             list (stacked layers).
         cell: `"lstm"`, `"gru"` or `"simple_rnn"`.
-        dropout: Input dropout of the recurrent layers.
+        dropout: Input dropout of the recurrent layers, in [0, 1).
         use_cudnn: Passed to Keras' LSTM/GRU: `"auto"` uses the fused cuDNN
             kernel on GPU when it can, `False` never does. cuDNN kernels have
             no second derivative, so second-order MAML-MTL needs `False` on
@@ -169,11 +155,15 @@ class RecurrentExperts(ExpertStack):
         seed: Seed of the dropout.
         **kwargs: Base layer keyword arguments.
 
+    Attributes:
+        experts: The recurrent layers, one list (of `len(units)` stacked
+            layers) per expert.
+
     Input shape:
         `(batch, steps, features)`.
 
     Output shape:
-        `(batch, steps, experts, units)`: every step's hidden state.
+        `(batch, steps, experts, units[-1])`: every step's hidden state.
     """
 
     requires_sequence = True
@@ -189,21 +179,18 @@ class RecurrentExperts(ExpertStack):
         **kwargs,
     ):
         super().__init__(num_experts, **kwargs)
-        if cell not in RECURRENT_CELLS:
-            raise MMoEExError(
-                f"cell must be one of {sorted(RECURRENT_CELLS)}, got {cell!r}."
-            )
-        self.layer_units = _as_units(units)
-        self.units = self.layer_units[-1]
-        self.cell = cell
-        self.dropout = dropout
-        self.use_cudnn = use_cudnn
-        self.seed = seed
+        owner = type(self).__name__
+        self.cell = check_choice(cell, f"{owner} cell", RECURRENT_CELLS)
+        self.units = check_units(units, f"{owner} units")
+        self.output_units = self.units[-1]
+        self.dropout = check_rate(dropout, f"{owner} dropout")
+        self.use_cudnn = check_choice(
+            use_cudnn, f"{owner} use_cudnn", ("auto", True, False)
+        )
+        self.seed = check_seed(seed, f"{owner} seed", none_means=_UNSEEDED)
+        # The attribute name `experts` is where saved weights are found.
         self.experts = [
-            [
-                self._recurrent_layer(units, e, i)
-                for i, units in enumerate(self.layer_units)
-            ]
+            [self._recurrent_layer(width, e, i) for i, width in enumerate(self.units)]
             for e in range(self.num_experts)
         ]
 
@@ -212,7 +199,10 @@ class RecurrentExperts(ExpertStack):
         if self.cell != "simple_rnn":
             options["use_cudnn"] = self.use_cudnn
         return RECURRENT_CELLS[self.cell](
-            units, name=f"expert_{expert}_{self.cell}_{depth}", **options
+            units,
+            dtype=self.dtype_policy,
+            name=f"expert_{expert}_{self.cell}_{depth}",
+            **options,
         )
 
     def build(self, input_shape):
@@ -239,7 +229,7 @@ class RecurrentExperts(ExpertStack):
 
     def get_config(self):
         config = {
-            "units": self.layer_units,
+            "units": self.units,
             "cell": self.cell,
             "dropout": self.dropout,
             "use_cudnn": self.use_cudnn,
@@ -264,15 +254,18 @@ class Conv1DExperts(ExpertStack):
         activation: Activation after every layer.
         padding: `"same"` keeps the number of steps; `"causal"` also does,
             without looking ahead.
-        dropout: Dropout rate after every layer.
+        dropout: Dropout rate after every layer, in [0, 1).
         seed: Seed of the dropout.
         **kwargs: Base layer keyword arguments.
+
+    Attributes:
+        convolutions: The `Conv1D` layers, one per entry of `filters`.
 
     Input shape:
         `(batch, steps, channels)`, for example one-hot DNA.
 
     Output shape:
-        `(batch, steps, experts, filters)`.
+        `(batch, steps, experts, filters[-1])`.
     """
 
     requires_sequence = True
@@ -289,27 +282,28 @@ class Conv1DExperts(ExpertStack):
         **kwargs,
     ):
         super().__init__(num_experts, **kwargs)
-        if padding not in ("same", "causal"):
-            raise MMoEExError(f"padding must be 'same' or 'causal', got {padding!r}.")
-        self.layer_filters = _as_units(filters, "filters")
-        self.units = self.layer_filters[-1]
-        self.kernel_size = kernel_size
-        self.activation = activation
-        self.padding = padding
-        self.dropout_rate = dropout
-        self.seed = seed
+        owner = type(self).__name__
+        self.filters = check_units(filters, f"{owner} filters")
+        self.output_units = self.filters[-1]
+        self.kernel_size = check_positive_integer(kernel_size, f"{owner} kernel_size")
+        self.activation = keras.activations.get(activation)
+        self.padding = check_choice(padding, f"{owner} padding", ("same", "causal"))
+        self.dropout = check_rate(dropout, f"{owner} dropout")
+        self.seed = check_seed(seed, f"{owner} seed", none_means=_UNSEEDED)
+        # The attribute name `convolutions` is where saved weights are found.
         self.convolutions = [
             keras.layers.Conv1D(
                 self.num_experts * width,
-                kernel_size,
-                padding=padding,
-                activation=activation,
+                self.kernel_size,
+                padding=self.padding,
+                activation=self.activation,
                 groups=1 if index == 0 else self.num_experts,
+                dtype=self.dtype_policy,
                 name=f"conv_{index}",
             )
-            for index, width in enumerate(self.layer_filters)
+            for index, width in enumerate(self.filters)
         ]
-        self.dropout = keras.layers.Dropout(dropout, seed=seed) if dropout else None
+        self._dropout_layer = dropout_layer(self, self.dropout, self.seed)
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -322,18 +316,18 @@ class Conv1DExperts(ExpertStack):
         hidden = inputs
         for convolution in self.convolutions:
             hidden = convolution(hidden)
-            if self.dropout is not None:
-                hidden = self.dropout(hidden, training=training)
+            if self._dropout_layer is not None:
+                hidden = self._dropout_layer(hidden, training=training)
         batch, steps = ops.shape(hidden)[0], ops.shape(hidden)[1]
-        return ops.reshape(hidden, (batch, steps, self.num_experts, self.units))
+        return ops.reshape(hidden, (batch, steps, self.num_experts, self.output_units))
 
     def get_config(self):
         config = {
-            "filters": self.layer_filters,
+            "filters": self.filters,
             "kernel_size": self.kernel_size,
-            "activation": self.activation,
+            "activation": keras.activations.serialize(self.activation),
             "padding": self.padding,
-            "dropout": self.dropout_rate,
+            "dropout": self.dropout,
             "seed": self.seed,
         }
         return {**super().get_config(), **config}
@@ -344,8 +338,9 @@ class LayerExperts(ExpertStack):
     """E independent copies of any Keras layer, used as experts.
 
     The template is cloned from its config, so every expert has its own
-    weights. To reload a model whose experts are a custom layer class,
-    register that class with `keras.saving.register_keras_serializable`.
+    weights; the clones take the stack's dtype policy. To reload a model whose
+    experts are a custom layer class, register that class with
+    `keras.saving.register_keras_serializable`.
 
     Args:
         expert: The template: a Keras layer (only its config is used), a
@@ -353,6 +348,10 @@ class LayerExperts(ExpertStack):
             returns a layer.
         num_experts: Number of experts.
         **kwargs: Base layer keyword arguments.
+
+    Attributes:
+        template: The template's serialized config.
+        experts: The copies, one layer per expert.
 
     Output shape:
         `(..., experts, units)` where the template maps `(..., features)` to
@@ -371,18 +370,18 @@ class LayerExperts(ExpertStack):
                 f"a function returning a layer, got {type(expert).__name__}."
             )
         self.template = keras.saving.serialize_keras_object(expert)
-        config = expert.get_config()
-        self.experts = []
-        for index in range(self.num_experts):
-            clone = expert.__class__.from_config({**config, "name": f"expert_{index}"})
-            self.experts.append(clone)
-        self.units = None
+        config = {**expert.get_config(), "dtype": self.dtype_policy}
+        self.experts = [
+            expert.__class__.from_config({**config, "name": f"expert_{index}"})
+            for index in range(self.num_experts)
+        ]
 
     def build(self, input_shape):
         for expert in self.experts:
             if not expert.built:
                 expert.build(tuple(input_shape))
-        self.units = self.experts[0].compute_output_shape(tuple(input_shape))[-1]
+        shape = self.experts[0].compute_output_shape(tuple(input_shape))
+        self.output_units = shape[-1]
 
     def call(self, inputs, training=None):
         outputs = [expert(inputs, training=training) for expert in self.experts]

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.layers.assignment import check_gate_mask
 from mmoeex_tf.layers.batched_ops import shared_input_dense
 
 
@@ -62,18 +62,9 @@ class MaskedSoftmaxGate(keras.layers.Layer):
         super().__init__(**kwargs)
         mask = np.asarray(mask)
         self.single_gate = mask.ndim == 1
-        mask = np.atleast_2d(mask)
-        if mask.ndim != 2 or not np.isin(mask, (0, 1)).all():
-            raise MMoEExError(
-                "MaskedSoftmaxGate mask must be a 0/1 array of shape "
-                f"(tasks, experts) or (experts,), got shape {mask.shape}."
-            )
-        if (mask.sum(axis=1) == 0).any():
-            raise MMoEExError(
-                "MaskedSoftmaxGate mask closes every expert for task(s) "
-                f"{np.flatnonzero(mask.sum(axis=1) == 0).tolist()}."
-            )
-        self.mask = mask.astype(bool)
+        if self.single_gate:
+            mask = mask[None]
+        self.mask = check_gate_mask(mask, name="MaskedSoftmaxGate mask").astype(bool)
         self.num_tasks, self.num_experts = mask.shape
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

@@ -2,7 +2,9 @@
 
 import keras
 import numpy as np
+from keras import ops
 
+from mmoeex_tf._checks import check_positive_integer
 from mmoeex_tf.layers.assignment import check_gate_mask, expert_assignment
 from mmoeex_tf.layers.batched_ops import mix
 from mmoeex_tf.layers.experts import ExpertStack
@@ -52,15 +54,13 @@ class MMoEEx(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(experts, dict):
-            experts = keras.saving.deserialize_keras_object(experts)
         if not isinstance(experts, ExpertStack):
             raise TypeError(
                 "experts must be an ExpertStack (DenseExperts, RecurrentExperts, "
                 f"Conv1DExperts or LayerExperts), got {type(experts).__name__}."
             )
         self.experts = experts
-        self.num_tasks = int(num_tasks)
+        self.num_tasks = check_positive_integer(num_tasks, "MMoEEx num_tasks")
         if gate_mask is None:
             gate_mask = expert_assignment(
                 self.num_tasks,
@@ -73,7 +73,10 @@ class MMoEEx(keras.layers.Layer):
         self.gate_mask = check_gate_mask(gate_mask, self.num_tasks, experts.num_experts)
         self.alpha, self.num_exclusive = alpha, num_exclusive
         self.mode, self.seed = mode, seed
-        self.gate = MaskedSoftmaxGate(self.gate_mask, name="gates")
+        # The attribute name `gate` is where saved weights are found.
+        self.gate = MaskedSoftmaxGate(
+            self.gate_mask, dtype=self.dtype_policy, name="gates"
+        )
 
     @property
     def num_experts(self):
@@ -88,6 +91,8 @@ class MMoEEx(keras.layers.Layer):
     def call(self, inputs, training=None):
         expert_outputs = self.experts(inputs, training=training)
         gate_weights = self.gate(inputs)
+        # Experts built under another dtype policy mix in the gate's dtype.
+        expert_outputs = ops.cast(expert_outputs, gate_weights.dtype)
         mixtures = mix(gate_weights, expert_outputs)
         return mixtures, gate_weights
 
@@ -97,7 +102,7 @@ class MMoEEx(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         lead = tuple(input_shape[:-1]) + (self.num_tasks,)
-        return lead + (self.experts.units,), lead + (self.num_experts,)
+        return lead + (self.experts.output_units,), lead + (self.num_experts,)
 
     def get_config(self):
         config = {
@@ -110,3 +115,9 @@ class MMoEEx(keras.layers.Layer):
             "gate_mask": np.asarray(self.gate_mask).tolist(),
         }
         return {**super().get_config(), **config}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["experts"] = keras.saving.deserialize_keras_object(config["experts"])
+        return cls(**config)

@@ -1,11 +1,23 @@
 """Task-specific towers and heads, batched over tasks."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from mmoeex_tf._checks import (
+    check_positive_integer,
+    check_rate,
+    check_seed,
+    check_units,
+)
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.batched_ops import grouped_dense
+from mmoeex_tf.layers.grouped_mlp import (
+    add_grouped_mlp_weights,
+    dropout_layer,
+    grouped_mlp,
+)
 from mmoeex_tf.tasks import check_tasks
 
 
@@ -14,13 +26,14 @@ class TaskTowers(keras.layers.Layer):
     """One small MLP per task, all tasks in one batched computation.
 
     Task t's tower only sees task t's mixture: the kernels have shape
-    `(tasks, in, out)` and are applied with one einsum per layer.
+    `(tasks, in, out)` and every layer is one batched matmul over the tasks.
 
     Args:
         num_tasks: Number of tasks.
-        units: Width of each tower layer, a list (may be empty: identity).
+        units: Width of each tower layer, an int or a list (may be empty:
+            identity).
         activation: Activation after every layer.
-        dropout: Dropout rate after every layer.
+        dropout: Dropout rate after every layer, in [0, 1).
         kernel_initializer: Initializer of the kernels.
         seed: Seed of the dropout.
         **kwargs: Base layer keyword arguments.
@@ -43,43 +56,28 @@ class TaskTowers(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_tasks = int(num_tasks)
-        self.units = [units] if isinstance(units, int) else [int(u) for u in units]
-        if any(u < 1 for u in self.units):
-            raise MMoEExError(f"tower units must be positive, got {units!r}.")
+        self.num_tasks = check_positive_integer(num_tasks, "TaskTowers num_tasks")
+        self.units = check_units(units, "TaskTowers units", allow_empty=True)
         self.activation = keras.activations.get(activation)
-        self.dropout_rate = dropout
+        self.dropout = check_rate(dropout, "TaskTowers dropout")
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.seed = seed
-        self.dropout = keras.layers.Dropout(dropout, seed=seed) if dropout else None
+        self.seed = check_seed(seed, "TaskTowers seed", none_means="unseeded")
+        self._dropout_layer = dropout_layer(self, self.dropout, self.seed)
 
     def build(self, input_shape):
-        width = input_shape[-1]
-        self.kernels, self.biases = [], []
-        for index, units in enumerate(self.units):
-            self.kernels.append(
-                self.add_weight(
-                    name=f"kernel_{index}",
-                    shape=(self.num_tasks, width, units),
-                    initializer=self.kernel_initializer,
-                )
-            )
-            self.biases.append(
-                self.add_weight(
-                    name=f"bias_{index}",
-                    shape=(self.num_tasks, units),
-                    initializer="zeros",
-                )
-            )
-            width = units
+        self.kernels, self.biases = add_grouped_mlp_weights(
+            self, input_shape[-1], self.num_tasks, self.units, self.kernel_initializer
+        )
 
     def call(self, inputs, training=None):
-        hidden = inputs
-        for kernel, bias in zip(self.kernels, self.biases):
-            hidden = self.activation(grouped_dense(hidden, kernel) + bias)
-            if self.dropout is not None:
-                hidden = self.dropout(hidden, training=training)
-        return hidden
+        return grouped_mlp(
+            inputs,
+            self.kernels,
+            self.biases,
+            self.activation,
+            dropout=self._dropout_layer,
+            training=training,
+        )
 
     def compute_output_shape(self, input_shape):
         if not self.units:
@@ -91,7 +89,7 @@ class TaskTowers(keras.layers.Layer):
             "num_tasks": self.num_tasks,
             "units": self.units,
             "activation": keras.activations.serialize(self.activation),
-            "dropout": self.dropout_rate,
+            "dropout": self.dropout,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "seed": self.seed,
         }
@@ -191,6 +189,20 @@ class TaskHeads(keras.layers.Layer):
             for index, task_logits in zip(members, tf.unstack(outputs, axis=-2)):
                 logits[index] = task_logits
         return logits
+
+    def set_output_bias(self, biases):
+        """Sets every task's output bias (e.g. to its label prior's logits).
+
+        Args:
+            biases: One array per task, in task order, of `output_size`
+                values (a scalar or one value for binary tasks).
+        """
+        for (_, members), bias in zip(self.groups, self.biases):
+            rows = [
+                np.broadcast_to(biases[i], (self.tasks[i].output_size,))
+                for i in members
+            ]
+            bias.assign(np.asarray(rows, dtype=bias.dtype))
 
     def get_config(self):
         config = {

@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+
+from mmoeex_tf import MMoEExError, TaskTowers
+from tests.layer_checks import check_layer
+
+MIXTURES = np.random.default_rng(0).normal(size=(6, 3, 5)).astype("float32")
+
+
+@pytest.mark.parametrize(
+    "init_kwargs, output_shape, num_weights, num_params",
+    [
+        # kernels (3, 5, 4) and (3, 4, 2), biases (3, 4) and (3, 2)
+        ({"num_tasks": 3, "units": [4, 2]}, (6, 3, 2), 4, 60 + 24 + 12 + 6),
+        ({"num_tasks": 3, "units": [4], "dropout": 0.5, "seed": 2}, (6, 3, 4), 2, 72),
+    ],
+    ids=["two-layers", "dropout"],
+)
+def test_layer_checklist(init_kwargs, output_shape, num_weights, num_params, tmp_path):
+    check_layer(
+        TaskTowers,
+        {**init_kwargs, "activation": "tanh"},
+        MIXTURES,
+        expected_output_shape=output_shape,
+        expected_num_trainable_weights=num_weights,
+        expected_num_params=num_params,
+        tmp_path=tmp_path,
+    )
+
+
+def test_towers_by_hand_with_ones():
+    # Task t's units sum task t's features only: 1 + 2 = 3 and 3 + 4 = 7,
+    # then 3 * 3 = 9 and 3 * 7 = 21.
+    towers = TaskTowers(2, [3, 1], kernel_initializer="ones")
+    outputs = towers(np.array([[[1.0, 2.0], [3.0, 4.0]]], "float32")).numpy()
+    np.testing.assert_array_equal(outputs, [[[9.0], [21.0]]])
+    negative = towers(np.array([[[1.0, -2.0], [3.0, 4.0]]], "float32")).numpy()
+    np.testing.assert_array_equal(negative, [[[0.0], [21.0]]])  # relu
+
+
+def test_towers_equal_separate_mlps():
+    towers = TaskTowers(3, [4, 2], activation="tanh")
+    outputs = towers(MIXTURES).numpy()
+    kernel_0, bias_0, kernel_1, bias_1 = towers.get_weights()
+    for t in range(3):
+        hidden = np.tanh(MIXTURES[:, t] @ kernel_0[t] + bias_0[t])
+        expected = np.tanh(hidden @ kernel_1[t] + bias_1[t])
+        np.testing.assert_allclose(outputs[:, t], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_no_units_is_the_identity_without_weights():
+    towers = TaskTowers(3, [])
+    np.testing.assert_array_equal(towers(MIXTURES).numpy(), MIXTURES)
+    assert towers.weights == []
+    assert towers.compute_output_shape(MIXTURES.shape) == MIXTURES.shape
+
+
+def test_public_attributes_hold_constructor_values():
+    towers = TaskTowers(3, 4, activation="tanh", dropout=0.25, seed=5)
+    assert towers.num_tasks == 3 and towers.units == [4]
+    assert towers.dropout == 0.25 and towers.seed == 5
+    assert towers.get_config()["activation"] == "tanh"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"num_tasks": 2.0},
+            r"TaskTowers num_tasks must be a positive integer, got 2\.0",
+        ),
+        ({"num_tasks": 0}, "TaskTowers num_tasks must be a positive integer"),
+        ({"units": [4, 0]}, r"TaskTowers units must be .* \(may be empty\)"),
+        ({"units": [True]}, "TaskTowers units must be"),
+        ({"dropout": -0.1}, r"TaskTowers dropout must be a rate in \[0, 1\)"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(MMoEExError, match=message):
+        TaskTowers(**{"num_tasks": 2, "units": [3], **kwargs})
