@@ -15,12 +15,12 @@ step draws a set S of k of the T tasks and optimizes the unbiased estimate
 
 import contextlib
 import fractions
-import math
 import numbers
 
 import keras
 import tensorflow as tf
 
+from mmoeex_tf._checks import check_integer, check_number, check_seed
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.experts import DenseExperts
 from mmoeex_tf.training.optimization import Optimization, StepResult
@@ -125,7 +125,12 @@ class MAMLMTL(Optimization):
         seed=0,
     ):
         super().__init__(balancer)
-        self.inner_lr = _check_inner_lr(inner_lr)
+        self.inner_lr = check_number(
+            inner_lr,
+            "MAMLMTL inner_lr",
+            minimum=0,
+            none_means="the optimizer's learning rate",
+        )
         if order not in (1, 2) or isinstance(order, bool):
             raise MMoEExError(f"MAMLMTL order must be 1 or 2, got {order!r}.")
         self.order = int(order)
@@ -142,8 +147,10 @@ class MAMLMTL(Optimization):
                 f"MAMLMTL outer must be one of {OUTER_MODES}, got {outer!r}."
             )
         self.outer = outer
-        self.tasks_per_step = _check_tasks_per_step(tasks_per_step)
-        self.seed = _check_seed(seed)
+        self.tasks_per_step = check_integer(
+            tasks_per_step, "MAMLMTL tasks_per_step", minimum=1, none_means="all tasks"
+        )
+        self.seed = check_seed(seed, "MAMLMTL seed")
         self.trace_count = 0
 
     def bind(self, model):
@@ -318,49 +325,6 @@ class MAMLMTL(Optimization):
             "seed": self.seed,
         }
         return {**super().get_config(), **config}
-
-
-def _check_inner_lr(inner_lr):
-    if inner_lr is None:
-        return None
-    if (
-        isinstance(inner_lr, bool)
-        or not isinstance(inner_lr, numbers.Real)
-        or not 0 <= inner_lr < math.inf
-    ):
-        raise MMoEExError(
-            "MAMLMTL inner_lr must be None (the optimizer's learning rate) or a "
-            f"finite number >= 0, got {inner_lr!r}."
-        )
-    return float(inner_lr)
-
-
-def _check_tasks_per_step(tasks_per_step):
-    if tasks_per_step is None:
-        return None
-    if not _is_integer_in(tasks_per_step, 1, math.inf):
-        raise MMoEExError(
-            "MAMLMTL tasks_per_step must be None (all tasks) or an integer >= 1, "
-            f"got {tasks_per_step!r}."
-        )
-    return int(tasks_per_step)
-
-
-def _check_seed(seed):
-    if not _is_integer_in(seed, 0, 2**63):
-        raise MMoEExError(
-            f"MAMLMTL seed must be an integer in [0, 2**63), got {seed!r}."
-        )
-    return int(seed)
-
-
-def _is_integer_in(value, low, high):
-    """Whether `value` is an integer (not a bool) in `[low, high)`."""
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, numbers.Integral)
-        and low <= value < high
-    )
 
 
 def _split_pattern(split_ratio):
