@@ -20,6 +20,7 @@ with the model's weights and mirrored under `tf.distribute`.
 import keras
 import tensorflow as tf
 
+from mmoeex_tf._checks import check_number, check_positive_number
 from mmoeex_tf.errors import MMoEExError
 
 
@@ -119,13 +120,10 @@ class StaticWeights(Balancer):
                 "StaticWeights weights must be a dict of task name to weight, "
                 f"got {type(weights).__name__}."
             )
-        for name, weight in weights.items():
-            if not (isinstance(weight, (int, float)) and 0 <= weight < float("inf")):
-                raise MMoEExError(
-                    f"StaticWeights weights[{name!r}] must be a finite number "
-                    f">= 0, got {weight!r}."
-                )
-        self.weights_by_task = {name: float(w) for name, w in weights.items()}
+        self.weights_by_task = {
+            name: check_number(weight, f"StaticWeights weights[{name!r}]", 0)
+            for name, weight in weights.items()
+        }
 
     def create_state(self, num_tasks):
         names = [task.name for task in self.tasks]
@@ -164,11 +162,11 @@ class DynamicWeightAverage(Balancer):
 
     def __init__(self, temperature=None, bounds=(0.5, 1.5), **kwargs):
         super().__init__(**kwargs)
-        if temperature is not None and not 0 < temperature < float("inf"):
-            raise MMoEExError(
-                "DynamicWeightAverage temperature must be None or a positive "
-                f"finite number, got {temperature!r}."
-            )
+        check_positive_number(
+            temperature,
+            "DynamicWeightAverage temperature",
+            none_means="the number of tasks",
+        )
         self.temperature = temperature
         self.bounds = _check_bounds(bounds)
 
@@ -220,11 +218,7 @@ class LossBalancedTaskWeighting(Balancer):
 
     def __init__(self, alpha=0.5, bounds=(0.5, 1.5), **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= alpha < float("inf"):
-            raise MMoEExError(
-                f"LossBalancedTaskWeighting alpha must be a finite number >= 0, "
-                f"got {alpha!r}."
-            )
+        check_number(alpha, "LossBalancedTaskWeighting alpha", minimum=0)
         self.alpha = alpha
         self.bounds = _check_bounds(bounds)
 
