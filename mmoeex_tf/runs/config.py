@@ -13,13 +13,19 @@ import pathlib
 
 import yaml
 
+from mmoeex_tf._checks import (
+    ArgumentError,
+    check_integer,
+    check_positive_integer,
+    check_units,
+)
 from mmoeex_tf.datasets import DATASETS
 from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.layers.assignment import MODES
 from mmoeex_tf.training.non_finite import POLICIES as NON_FINITE
 
 MODELS = ("mmoeex", "mmoe", "shared-bottom", "single-task")
 EXPERT_KINDS = ("dense", "lstm", "gru", "conv1d")
-MODES = ("exclusivity", "exclusion")
 OPTIMIZATIONS = ("joint", "maml")
 
 
@@ -347,24 +353,20 @@ def _mapping(value):
     return dict(value)
 
 
-def _integer(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return int(value) if float(value).is_integer() else None
+def _from_checks(check, value, **options):
+    """Runs a rule of `mmoeex_tf._checks`, failing with what it expected."""
+    try:
+        return check(value, "value", **options)
+    except ArgumentError as error:
+        raise _Invalid(error.expected) from None
 
 
 def _positive_int(value):
-    number = _integer(value)
-    if number is None or number < 1:
-        raise _Invalid("a positive integer")
-    return number
+    return _from_checks(check_positive_integer, value)
 
 
 def _natural_int(value):
-    number = _integer(value)
-    if number is None or number < 0:
-        raise _Invalid("an integer >= 0")
-    return number
+    return _from_checks(check_integer, value, minimum=0)
 
 
 def _float(value, expected, accept):
@@ -385,13 +387,4 @@ def _rate(value):
 
 
 def _units(value, allow_empty=False):
-    values = [value] if isinstance(value, int) else value
-    expected = "a list of positive integers"
-    if allow_empty:
-        expected += " (may be empty)"
-    if not isinstance(values, (list, tuple)) or (not values and not allow_empty):
-        raise _Invalid(expected)
-    units = tuple(_integer(v) for v in values)
-    if any(u is None or u < 1 for u in units):
-        raise _Invalid(expected)
-    return units
+    return tuple(_from_checks(check_units, value, allow_empty=allow_empty))
