@@ -18,8 +18,10 @@ import yaml
 
 from mmoeex_tf import runs
 from mmoeex_tf.cli import main, options
-from mmoeex_tf.runs import run as run_module
 from mmoeex_tf.runs.config import RunConfig
+
+# The module: the package attribute `mmoeex_tf.runs.run` is the function.
+run_module = importlib.import_module("mmoeex_tf.runs.run")
 
 RUN_FILES = {
     "model.keras",
