@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import mmoeex_tf as mt
 from mmoeex_tf import MMoEExError
 from mmoeex_tf._checks import (
     ArgumentError,
@@ -13,6 +14,8 @@ from mmoeex_tf._checks import (
     check_units,
     is_integer,
 )
+from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.training.maml import MAMLMTL
 
 
 @pytest.mark.parametrize(
@@ -181,3 +184,30 @@ def test_check_units_accepts():
     assert check_units([], "units", allow_empty=True) == []
     with pytest.raises(ArgumentError, match=r"\(may be empty\), got \[0\]"):
         check_units([0], "units", allow_empty=True)
+
+
+def _callers(value):
+    """Every argument of the package that must be an integer, set to `value`."""
+    return {
+        "DenseExperts num_experts": lambda: mt.DenseExperts(value, 4),
+        "DenseExperts units": lambda: mt.DenseExperts(2, [4, value]),
+        "RecurrentExperts units": lambda: mt.RecurrentExperts(2, value),
+        "Conv1DExperts kernel_size": lambda: mt.Conv1DExperts(2, 3, kernel_size=value),
+        "TaskTowers num_tasks": lambda: mt.TaskTowers(value, [3]),
+        "MMoEEx num_tasks": lambda: mt.MMoEEx(mt.DenseExperts(2, 3), value),
+        "num_exclusive": lambda: mt.expert_assignment(2, 4, num_exclusive=value),
+        "output_size": lambda: mt.Task("t", "multilabel", output_size=value),
+        "pooling_steps": lambda: mt.Task("b", "binary", pooling_steps=value),
+        "MAMLMTL tasks_per_step": lambda: MAMLMTL(tasks_per_step=value),
+        "MAMLMTL seed": lambda: MAMLMTL(seed=value),
+        "Invalid epochs": lambda: RunConfig(epochs=value),
+        "Invalid expert_units": lambda: RunConfig(expert_units=[value]),
+    }
+
+
+@pytest.mark.parametrize("value", [2.0, True, np.float32(2.0)], ids=repr)
+@pytest.mark.parametrize("caller", sorted(_callers(2)))
+def test_every_integer_argument_follows_the_one_rule(caller, value):
+    with pytest.raises(MMoEExError, match=caller):
+        _callers(value)[caller]()
+    _callers(np.int64(2))[caller]()  # NumPy integers are integers
