@@ -1,7 +1,22 @@
 """Small helpers shared by the tests."""
 
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
+
+TWO_CPU_REPLICAS = """
+import os
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+)
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+"""
 
 
 def assert_config_round_trip(layer, inputs, **call_kwargs):
@@ -37,3 +52,28 @@ class ScaledDense(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "scale": self.scale}
+
+
+def run_on_two_cpu_replicas(script, timeout=300):
+    """Runs `script` in a fresh Python process whose CPU is two devices.
+
+    The process splits its CPU into two logical devices before `script`
+    runs, and defines `mirrored`, a `tf.distribute.MirroredStrategy` over
+    them (the split must happen before TensorFlow initializes its devices,
+    hence the separate process).
+
+    Args:
+        script: Python source (dedented here) that prints numbers.
+        timeout: Seconds the process may run.
+
+    Returns:
+        The numbers the script printed, as floats, in order.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", TWO_CPU_REPLICAS + textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [float(value) for value in result.stdout.split()]

@@ -1,7 +1,3 @@
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -11,7 +7,8 @@ from sklearn.metrics import roc_auc_score
 import mmoeex_tf as mt
 from mmoeex_tf import MAMLMTL, MMoEExError, MMoEExModel, Task
 from mmoeex_tf.datasets import load_census3
-from mmoeex_tf.training.maml import _split_rows
+from mmoeex_tf.training.row_split import split_rows
+from tests.helpers import run_on_two_cpu_replicas
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(200, 5)).astype("float32")
@@ -128,17 +125,17 @@ def test_more_tasks_per_step_than_tasks_is_named():
 
 
 def test_split_rows_repeat_a_pattern_so_shards_split_alike():
-    inner, outer = (r.numpy() for r in _split_rows(tf.constant(20), 5, 1))
+    inner, outer = (r.numpy() for r in split_rows(tf.constant(20), 5, 1))
     np.testing.assert_array_equal(outer, [4, 9, 14, 19])
     np.testing.assert_array_equal(np.sort(np.concatenate([inner, outer])), range(20))
     for shard in (inner, outer):  # rows 10-19 are the second replica's shard
-        local = [r.numpy() for r in _split_rows(tf.constant(10), 5, 1)]
+        local = [r.numpy() for r in split_rows(tf.constant(10), 5, 1)]
         second = shard[shard >= 10] - 10
         assert any(np.array_equal(second, part) for part in local)
-    inner, outer = (r.numpy() for r in _split_rows(tf.constant(3), 5, 1))
+    inner, outer = (r.numpy() for r in split_rows(tf.constant(3), 5, 1))
     np.testing.assert_array_equal(inner, [0, 1, 2])  # too small: all rows twice
     np.testing.assert_array_equal(outer, [0, 1, 2])
-    inner, outer = (r.numpy() for r in _split_rows(tf.constant(10), 4, 3))
+    inner, outer = (r.numpy() for r in split_rows(tf.constant(10), 4, 3))
     np.testing.assert_array_equal(inner, [0, 4, 8])
     np.testing.assert_array_equal(outer, [1, 2, 3, 5, 6, 7, 9])
 
@@ -482,60 +479,43 @@ def test_many_tasks_train_with_a_few_tasks_per_step(outer, balancer):
         assert np.all(np.isfinite(means)) and means.min() > 0.1
 
 
-TWO_REPLICAS = textwrap.dedent(
-    """
-    import os
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-    )
-    import keras
-    import numpy as np
-    import mmoeex_tf as mt
+TWO_REPLICAS = """
+import keras
+import numpy as np
+import mmoeex_tf as mt
 
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(120, 5)).astype("float32")
-    y = {"flag": (x[:, 0] > 0).astype("float32"), "value": x[:, 1] * 2}
-    y["value"][::7] = np.nan
-    tasks = [mt.Task("flag", "binary"), mt.Task("value", "regression")]
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+rng = np.random.default_rng(0)
+x = rng.normal(size=(120, 5)).astype("float32")
+y = {"flag": (x[:, 0] > 0).astype("float32"), "value": x[:, 1] * 2}
+y["value"][::7] = np.nan
+tasks = [mt.Task("flag", "binary"), mt.Task("value", "regression")]
 
-    def train(strategy, optimization):
-        with strategy.scope():
-            keras.utils.set_random_seed(1)
-            model = mt.MMoEExModel(
-                tasks, mt.DenseExperts(4, 8), alpha=0.5, optimization=optimization
-            )
-            model.compile(optimizer=keras.optimizers.SGD(0.1))
-            model(x[:2])
-        model.fit(x, y, epochs=2, batch_size=40, shuffle=False, verbose=0)
-        return [v.numpy() for v in model.trainable_variables]
+def train(strategy, optimization):
+    with strategy.scope():
+        keras.utils.set_random_seed(1)
+        model = mt.MMoEExModel(
+            tasks, mt.DenseExperts(4, 8), alpha=0.5, optimization=optimization
+        )
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+        model(x[:2])
+    model.fit(x, y, epochs=2, batch_size=40, shuffle=False, verbose=0)
+    return [v.numpy() for v in model.trainable_variables]
 
-    for options in (
-        {},
-        {"outer": "loop", "balancer": "uncertainty"},
-        {"outer": "batched", "tasks_per_step": 1, "seed": 2},
-    ):
-        make = lambda: mt.MAMLMTL(inner_lr=0.5, **options)
-        one = train(tf.distribute.get_strategy(), make())
-        two = train(mirrored, make())
-        error = max(np.abs(a - b).max() / np.abs(a).max() for a, b in zip(one, two))
-        print(error)
-    """
-)
+for options in (
+    {},
+    {"outer": "loop", "balancer": "uncertainty"},
+    {"outer": "batched", "tasks_per_step": 1, "seed": 2},
+):
+    make = lambda: mt.MAMLMTL(inner_lr=0.5, **options)
+    one = train(tf.distribute.get_strategy(), make())
+    two = train(mirrored, make())
+    error = max(np.abs(a - b).max() / np.abs(a).max() for a, b in zip(one, two))
+    print(error)
+"""
 
 
 def test_two_replicas_train_like_one_device():
-    result = subprocess.run(
-        [sys.executable, "-c", TWO_REPLICAS],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    errors = [float(line) for line in result.stdout.split()]
+    errors = run_on_two_cpu_replicas(TWO_REPLICAS)
     assert len(errors) == 3 and max(errors) < 1e-5
 
 

@@ -1,9 +1,5 @@
 """Non-finite training steps: skipped, counted, optionally stopping training."""
 
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -12,6 +8,7 @@ import tensorflow as tf
 import mmoeex_tf as mt
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.training.maml import MAMLMTL
+from tests.helpers import run_on_two_cpu_replicas
 
 TASKS = [mt.Task("flag", "binary"), mt.Task("value", "regression")]
 BATCH = 16
@@ -123,59 +120,42 @@ def test_policy_is_checked_and_saved(tmp_path):
     assert keras.saving.load_model(tmp_path / "model.keras").non_finite == "stop"
 
 
-TWO_REPLICAS = textwrap.dedent(
-    """
-    import os
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import warnings
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-    )
-    import keras
-    import numpy as np
-    import mmoeex_tf as mt
+TWO_REPLICAS = """
+import warnings
+import keras
+import numpy as np
+import mmoeex_tf as mt
 
-    warnings.simplefilter("ignore")
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(96, 5)).astype("float32")
-    y = {"flag": (x[:, 0] > 0).astype("float32"), "value": x[:, 1] * 2}
-    x[40, 2] = np.inf  # batch 1, second replica's half
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+x = rng.normal(size=(96, 5)).astype("float32")
+y = {"flag": (x[:, 0] > 0).astype("float32"), "value": x[:, 1] * 2}
+x[40, 2] = np.inf  # batch 1, second replica's half
 
-    def train(strategy, batches):
-        rows = np.concatenate([np.arange(32 * b, 32 * b + 32) for b in batches])
-        data = tf.data.Dataset.from_tensor_slices(
-            (x[rows], {k: v[rows] for k, v in y.items()})
-        ).batch(32)
-        with strategy.scope():
-            keras.utils.set_random_seed(1)
-            model = mt.MMoEExModel(
-                [mt.Task("flag", "binary"), mt.Task("value", "regression")],
-                mt.DenseExperts(4, 8),
-                alpha=0.5,
-            )
-            model.compile(optimizer=keras.optimizers.Adam(0.01))
-            model(x[:2])
-        logs = model.fit(data, epochs=1, verbose=0).history
-        return logs["non_finite_steps"][0], model.get_weights()
+def train(strategy, batches):
+    rows = np.concatenate([np.arange(32 * b, 32 * b + 32) for b in batches])
+    data = tf.data.Dataset.from_tensor_slices(
+        (x[rows], {k: v[rows] for k, v in y.items()})
+    ).batch(32)
+    with strategy.scope():
+        keras.utils.set_random_seed(1)
+        model = mt.MMoEExModel(
+            [mt.Task("flag", "binary"), mt.Task("value", "regression")],
+            mt.DenseExperts(4, 8),
+            alpha=0.5,
+        )
+        model.compile(optimizer=keras.optimizers.Adam(0.01))
+        model(x[:2])
+    logs = model.fit(data, epochs=1, verbose=0).history
+    return logs["non_finite_steps"][0], model.get_weights()
 
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    skipped, two = train(mirrored, [0, 1, 2])
-    _, one = train(tf.distribute.get_strategy(), [0, 2])
-    print(skipped, max(np.abs(a - b).max() for a, b in zip(one, two)))
-    """
-)
+skipped, two = train(mirrored, [0, 1, 2])
+_, one = train(tf.distribute.get_strategy(), [0, 2])
+print(skipped, max(np.abs(a - b).max() for a, b in zip(one, two)))
+"""
 
 
 def test_two_replicas_skip_together():
-    result = subprocess.run(
-        [sys.executable, "-c", TWO_REPLICAS],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    skipped, error = map(float, result.stdout.split())
+    skipped, error = run_on_two_cpu_replicas(TWO_REPLICAS)
     assert skipped == 1.0
     assert error < 1e-5

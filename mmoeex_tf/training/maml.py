@@ -13,7 +13,6 @@ step draws a set S of k of the T tasks and optimizes the unbiased estimate
 `(T / k) * sum_{j in S} lambda_j * L_j(theta_j)` instead.
 """
 
-import contextlib
 import fractions
 import numbers
 
@@ -23,8 +22,10 @@ import tensorflow as tf
 from mmoeex_tf._checks import check_integer, check_number, check_seed
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.experts import DenseExperts
-from mmoeex_tf.training.optimization import Optimization, StepResult
-from mmoeex_tf.training.replicas import sum_over_replicas
+from mmoeex_tf.training import meta_step
+from mmoeex_tf.training.optimization import Optimization
+from mmoeex_tf.training.row_split import split_batch
+from mmoeex_tf.training.stateless import StatelessNetwork
 
 INNER_WEIGHTS = ("all", "shared")
 OUTER_MODES = ("auto", "loop", "batched")
@@ -187,10 +188,10 @@ class MAMLMTL(Optimization):
         the per-task loss metrics report, that vector; with
         `tasks_per_step=T` everything equals the full step's.
 
-        The meta-gradient is assembled in two phases: the outer losses'
-        gradients with respect to the adapted weights, then (second order)
-        their pull-back through the inner gradients, recorded by a tape
-        around the inner pass.
+        The step runs the four phases of `mmoeex_tf.training.meta_step`:
+        the temporary per-task steps on the inner rows, the outer passes at
+        the adapted weights, the pull-back of the adapted weights' gradients
+        to the current weights, and the merge into the step's result.
 
         Args:
             model: The `MMoEExModel`.
@@ -201,68 +202,14 @@ class MAMLMTL(Optimization):
         self.trace_count += 1
         if not model.built:
             model.build(x.shape)
-        network = _Network(model, self.inner_weights)
-        inner, outer = self._split((x, labels, weights))
-        scale = model.optimizer.scale_loss(tf.constant(1.0))
-        params = [tf.convert_to_tensor(v) for v in network.trainable]
-        state = [tf.convert_to_tensor(v) for v in network.state]
+        network = StatelessNetwork(model, self.inner_weights)
+        parts = split_batch((x, labels, weights), self.period, self.outer_per_period)
         sampled = self.sampled_tasks(model)
-        second_order = self.order == 2
-        recorder = (
-            tf.GradientTape(watch_accessed_variables=False)
-            if second_order
-            else contextlib.nullcontext()
-        )
-        with recorder as meta_tape:
-            if second_order:
-                meta_tape.watch(params)
-            local, inner_logits, state = network.inner_gradients(
-                params, state, inner, scale, sampled
-            )
-        rate = model.optimizer.learning_rate if self.inner_lr is None else self.inner_lr
-        rates = [-tf.cast(rate, g.dtype) for g in local]
-        adapted = [
-            param[None] + r * g
-            for param, r, g in zip(
-                network.moving_values(params), rates, sum_over_replicas(local)
-            )
-        ]
-        with tf.GradientTape() as tape:
-            tape.watch([params, adapted])
-            batched = self.uses_batched_outer(model)
-            outer_pass = _outer_batched if batched else _outer_loop
-            per_copy, state = outer_pass(network, params, adapted, state, outer[0])
-            current = inner_logits
-            if outer is not inner:
-                current, state = network.forward(params, state, outer[0])
-            outer_logits = _task_logits(per_copy, sampled, current, model.task_names)
-            task_losses = model.compute_task_losses(outer[1], outer[2], outer_logits)
-            factors = self.task_factors(model, sampled)
-            loss = self.total_loss(model, task_losses, factors)
-            scaled_loss = model.optimizer.scale_loss(loss)
-        direct, moved, extra = tape.gradient(
-            scaled_loss,
-            [params, adapted, network.extra],
-            unconnected_gradients=tf.UnconnectedGradients.ZERO,
-        )
-        if second_order:
-            pulled = [r * g for r, g in zip(rates, sum_over_replicas(moved))]
-            corrections = meta_tape.gradient(
-                local,
-                params,
-                output_gradients=pulled,
-                unconnected_gradients=tf.UnconnectedGradients.ZERO,
-            )
-            direct = [a + b for a, b in zip(direct, corrections)]
-        for index, gradient in zip(network.moving, moved):
-            direct[index] += tf.reduce_sum(gradient, axis=0)
-        if outer is not inner:
-            inner_logits = _merge_rows(
-                [inner_logits, current], [inner[3], outer[3]], tf.shape(x)[0]
-            )
-        network.save_state(state)
-        gradients = network.in_model_order(direct, extra)
-        return StepResult(loss, task_losses, inner_logits, gradients)
+        inner = meta_step.inner_phase(self, model, network, parts[0], sampled)
+        outer = meta_step.outer_phase(self, model, network, inner, parts, sampled)
+        gradients = meta_step.pull_back(network, inner, outer)
+        num_rows = tf.shape(x)[0]
+        return meta_step.merge(network, inner, outer, gradients, parts, num_rows)
 
     def sampled_tasks(self, model):
         """The tasks the current step of `model` adapts to.
@@ -302,17 +249,6 @@ class MAMLMTL(Optimization):
         dense = isinstance(model.mixture.experts, DenseExperts)
         return dense and not model.jit_compile
 
-    def _split(self, batch):
-        """Returns the inner and outer parts, `(x, labels, weights, rows)`."""
-        if self.split_ratio is None:
-            part = (*batch, None)
-            return part, part
-        rows = _split_rows(tf.shape(batch[0])[0], self.period, self.outer_per_period)
-        return tuple(
-            (*tf.nest.map_structure(lambda t, r=r: tf.gather(t, r), batch), r)
-            for r in rows
-        )
-
     def get_config(self):
         """Returns the config of the scheme."""
         config = {
@@ -350,209 +286,9 @@ def _split_pattern(split_ratio):
     return outer.denominator, outer.numerator
 
 
-def _split_rows(num_rows, period, outer_per_period):
-    """Inner and outer row numbers of a batch, as two int32 vectors.
-
-    In every group of `period` consecutive rows the last `outer_per_period`
-    are outer rows. A batch without any outer row uses all rows for both.
-    """
-    inner_per_period = period - outer_per_period
-    groups, rest = num_rows // period, num_rows % period
-    num_inner = groups * inner_per_period + tf.minimum(rest, inner_per_period)
-    whole = tf.equal(num_inner, num_rows)
-    rows = tf.range(tf.where(whole, num_rows, num_inner))
-    inner = tf.where(
-        whole, rows, rows // inner_per_period * period + rows % inner_per_period
-    )
-    rows = tf.range(tf.where(whole, num_rows, num_rows - num_inner))
-    outer = tf.where(
-        whole,
-        rows,
-        rows // outer_per_period * period + inner_per_period + rows % outer_per_period,
-    )
-    return inner, outer
-
-
-def _merge_rows(parts, rows, num_rows):
-    """Puts per-part logits back in the batch's row order."""
-    merged = {}
-    indices = tf.concat(rows, 0)[:, None]
-    for name in parts[0]:
-        values = tf.concat([part[name] for part in parts], 0)
-        shape = tf.concat([[num_rows], tf.shape(values)[1:]], 0)
-        merged[name] = tf.tensor_scatter_nd_update(
-            tf.zeros(shape, values.dtype), indices, values
-        )
-    return merged
-
-
-class _Network:
-    """The model's layers run statelessly on explicit weight tensors.
-
-    Args:
-        model: The `MMoEExModel`.
-        inner_weights: `"all"` or `"shared"`: which trainable weights the
-            inner steps move.
-    """
-
-    def __init__(self, model, inner_weights):
-        self.model = model
-        layers = [model.mixture, model.towers, model.heads]
-        self.trainable = [v for layer in layers for v in layer.trainable_variables]
-        self.state = [v for layer in layers for v in layer.non_trainable_variables]
-        own = {id(v) for v in self.trainable}
-        self.extra = [v for v in model.trainable_variables if id(v) not in own]
-        shared = {id(v) for v in model.mixture.trainable_variables}
-        self.moving = [
-            index
-            for index, variable in enumerate(self.trainable)
-            if inner_weights == "all" or id(variable) in shared
-        ]
-
-    def moving_values(self, params):
-        """The entries of `params` that the inner steps move."""
-        return [params[index] for index in self.moving]
-
-    def forward(self, params, state, x, moved=None):
-        """Returns the logits and the updated state values.
-
-        Args:
-            params: Values of the trainable weights.
-            state: Values of the non-trainable weights.
-            x: The features.
-            moved: Values replacing the moving entries of `params`, if any.
-        """
-        params = list(params)
-        for index, value in zip(self.moving, moved or []):
-            params[index] = value
-        mapping = list(zip(self.trainable, params)) + list(zip(self.state, state))
-        with keras.StatelessScope(state_mapping=mapping) as scope:
-            logits = self.model.call(x, training=True, return_logits=True)
-        return logits, [scope.get_current_value(v) for v in self.state]
-
-    def inner_gradients(self, params, state, part, scale, tasks=None):
-        """The tasks' inner-loss gradients with respect to the moving weights.
-
-        Args:
-            params: Values of the trainable weights.
-            state: Values of the non-trainable weights.
-            part: The inner part of the batch.
-            scale: The optimizer's loss scale.
-            tasks: `None` for every task, or a vector of the task indices
-                (of static length) to differentiate.
-
-        Returns:
-            `(gradients, logits, state)`: per moving weight, this replica's
-            gradients of the tasks stacked `(tasks, ...)`, in the order of
-            `tasks`; the inner logits; the updated state values.
-        """
-        moving = self.moving_values(params)
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch(moving)
-            logits, state = self.forward(params, state, part[0])
-            losses = self.model.compute_task_losses(part[1], part[2], logits)
-            if tasks is not None:
-                losses = tf.gather(losses, tasks)
-            targets = tf.unstack(losses * scale)
-        per_task = [
-            tape.gradient(
-                target, moving, unconnected_gradients=tf.UnconnectedGradients.ZERO
-            )
-            for target in targets
-        ]
-        gradients = [
-            tf.stack(task_gradients) / tf.cast(scale, moving[0].dtype)
-            for task_gradients in zip(*per_task)
-        ]
-        return gradients, logits, state
-
-    def save_state(self, state):
-        """Writes the state values back to the model's variables."""
-        for variable, value in zip(self.state, state):
-            variable.assign(value)
-
-    def in_model_order(self, gradients, extra):
-        """Orders the gradients like `model.trainable_variables`."""
-        by_id = {
-            id(v): g
-            for v, g in zip(self.trainable + self.extra, gradients + list(extra))
-        }
-        return [by_id[id(v)] for v in self.model.trainable_variables]
-
-
-def _outer_loop(network, params, adapted, state, x):
-    """Every task's logits at every copy of the adapted weights, one pass per copy.
-
-    Returns:
-        `(logits, state)`: `logits[name][j]` is task `name`'s logits at the
-        j-th copy; the updated state values (the copies share the input
-        state, hence one dropout mask).
-    """
-    passes = []
-    for copy in range(adapted[0].shape[0]):
-        moved = [value[copy] for value in adapted]
-        copy_logits, new_state = network.forward(params, state, x, moved)
-        passes.append(copy_logits)
-    logits = {name: [p[name] for p in passes] for name in network.model.task_names}
-    return logits, new_state
-
-
-def _outer_batched(network, params, adapted, state, x):
-    """Every task's logits at every copy of the adapted weights, one pass.
-
-    Every weight is batched over the copies, the fixed ones repeated:
-    `tf.vectorized_map` mis-vectorized the heads (silently wrong logits)
-    when only some weights varied.
-
-    Returns:
-        `(logits, state)` as `_outer_loop`, `logits[name]` a tensor
-        `(copies, ...)`.
-    """
-    names = network.model.task_names
-    copies = adapted[0].shape[0]
-    batched = [tf.repeat(param[None], copies, axis=0) for param in params]
-    for index, value in zip(network.moving, adapted):
-        batched[index] = value
-
-    def one_copy(values):
-        copy_logits, new_state = network.forward(values, state, x)
-        return [copy_logits[name] for name in names], new_state
-
-    all_logits, new_state = tf.vectorized_map(one_copy, batched)
-    logits = dict(zip(names, all_logits))
-    return logits, [value[0] for value in new_state]
-
-
-def _task_logits(per_copy, tasks, current, names):
-    """Each task's outer logits, at its own copy of the adapted weights.
-
-    Args:
-        per_copy: Output of an outer pass: `per_copy[name][j]`, task
-            `name`'s logits at the j-th copy.
-        tasks: `None` when copy k belongs to task k; otherwise the ascending
-            vector of the sampled tasks, copy j belonging to `tasks[j]`.
-        current: Dict of logits at the current weights, used (without
-            gradient) for the tasks not sampled.
-        names: The task names, in output order.
-    """
-    if tasks is None:
-        return {name: per_copy[name][k] for k, name in enumerate(names)}
-    owners = tf.equal(tf.range(len(names))[:, None], tasks[None])
-    sampled = tf.reduce_any(owners, axis=1)
-    copy = tf.argmax(tf.cast(owners, tf.int32), axis=1, output_type=tf.int32)
-    return {
-        name: tf.where(
-            sampled[k],
-            tf.gather(per_copy[name], copy[k]),
-            tf.stop_gradient(current[name]),
-        )
-        for k, name in enumerate(names)
-    }
-
-
 def _use_generic_recurrent_kernels(model):
     """Switches `use_cudnn="auto"` recurrent layers to the generic kernel."""
-    for layer in model._flatten_layers(include_self=False):
+    for layer in _nested_layers(vars(model), {id(model)}):
         if not isinstance(layer, keras.layers.RNN) or not hasattr(layer, "use_cudnn"):
             continue
         if layer.use_cudnn is True:
@@ -562,3 +298,26 @@ def _use_generic_recurrent_kernels(model):
                 "use_cudnn='auto' (switched to the generic kernel)."
             )
         layer.use_cudnn = False
+
+
+def _nested_layers(value, seen):
+    """Yields the layers in `value` and, depth first, the layers they hold.
+
+    A layer holds the layers among its attributes' values, looking into
+    lists, tuples and dicts (Keras has no public list of a layer's nested
+    layers). Each object is visited once.
+
+    Args:
+        value: A layer, a list, tuple or dict, or any other object.
+        seen: Ids of the objects visited so far (updated).
+    """
+    if id(value) in seen:
+        return
+    if isinstance(value, (dict, list, tuple)):
+        seen.add(id(value))
+        for item in list(value.values() if isinstance(value, dict) else value):
+            yield from _nested_layers(item, seen)
+    elif isinstance(value, keras.layers.Layer):
+        seen.add(id(value))
+        yield value
+        yield from _nested_layers(vars(value), seen)
