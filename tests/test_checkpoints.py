@@ -15,7 +15,6 @@ import yaml
 import mmoeex_tf as mt
 from mmoeex_tf import runs
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.runs import checkpoints as checkpoints_module
 from mmoeex_tf.runs.checkpoints import Progress, RunCheckpoints
 from mmoeex_tf.runs.config import RunConfig
 
@@ -130,15 +129,17 @@ def test_a_checkpoint_whose_write_dies_never_replaces_the_last_good_one(
     checkpoints.save(model, progress(1, model))
     saved = state(model)
     train_a_step(model)
-    write_text = checkpoints_module._write_text
+    real_fsync = os.fsync
 
-    def dies_mid_write(path, text):
-        if path.name == "progress.json":
-            write_text(path, text[: len(text) // 2])
-            raise OSError("No space left on device")
-        write_text(path, text)
+    def dies_writing_progress(descriptor):
+        # The disk fills up while progress.json is written: half of it lands.
+        for path in (tmp_path / "checkpoint").glob(".*.partial/progress.json"):
+            if os.path.samestat(os.fstat(descriptor), os.stat(path)):
+                os.ftruncate(descriptor, os.fstat(descriptor).st_size // 2)
+                raise OSError("No space left on device")
+        real_fsync(descriptor)
 
-    monkeypatch.setattr(checkpoints_module, "_write_text", dies_mid_write)
+    monkeypatch.setattr(os, "fsync", dies_writing_progress)
     with pytest.raises(OSError, match="No space"):
         checkpoints.save(model, progress(2, model))
     monkeypatch.undo()

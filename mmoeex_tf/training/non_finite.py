@@ -55,19 +55,21 @@ def all_finite(loss, gradients, optimizer):
     return tf.equal(bad_replicas, 0.0)
 
 
-def apply_if_finite(optimizer, gradients, variables, finite):
+def apply_if_finite(optimizer, gradients, variables, finite, compiled=False):
     """Applies the gradients when `finite` holds, else does nothing.
 
     Under a `tf.distribute` strategy whose `apply_gradients` needs a
-    `merge_call`, the condition runs in the cross-replica context, as in
-    `keras.optimizers.LossScaleOptimizer` (a `cond` in a replica context
-    cannot hold a `merge_call`).
+    `merge_call` (see `uses_merge_call`), the condition runs in the
+    cross-replica context, as in `keras.optimizers.LossScaleOptimizer` (a
+    `cond` in a replica context cannot hold a `merge_call`).
 
     Args:
         optimizer: The model's optimizer.
         gradients: Gradients, in the order of `variables`.
         variables: The trainable variables.
         finite: The boolean scalar from `all_finite`.
+        compiled: Whether the step runs compiled by XLA (the model's
+            `jit_compile`).
     """
     if not optimizer.built:
         optimizer.build(variables)
@@ -75,7 +77,7 @@ def apply_if_finite(optimizer, gradients, variables, finite):
     def apply(gradients):
         optimizer.apply_gradients(zip(gradients, variables))
 
-    if tf.__internal__.distribute.strategy_supports_no_merge_call():
+    if not uses_merge_call(compiled):
         tf.cond(finite, lambda: apply(gradients), lambda: None)
         return
 
@@ -90,6 +92,31 @@ def apply_if_finite(optimizer, gradients, variables, finite):
     tf.distribute.get_replica_context().merge_call(
         cross_replica, args=(gradients, finite)
     )
+
+
+def uses_merge_call(compiled):
+    """Whether optimizer updates under the current strategy use a `merge_call`.
+
+    This follows `tf.distribute`'s own rule: without a strategy there is
+    none; the mirrored strategies (one worker or many) make none in an
+    XLA-compiled step whose devices are all GPUs, where they use
+    collectives instead; every other case goes through a `merge_call`.
+
+    Args:
+        compiled: Whether the step runs compiled by XLA.
+    """
+    if not tf.distribute.has_strategy():
+        return False
+    strategy = tf.distribute.get_strategy()
+    mirrored = (
+        tf.distribute.MirroredStrategy,
+        tf.distribute.MultiWorkerMirroredStrategy,
+    )
+    on_gpus = all(
+        tf.DeviceSpec.from_string(device).device_type == "GPU"
+        for device in strategy.extended.worker_devices
+    )
+    return not (compiled and on_gpus and isinstance(strategy, mirrored))
 
 
 class NonFiniteMonitor(keras.callbacks.Callback):
