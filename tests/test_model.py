@@ -219,6 +219,15 @@ def test_bad_labels_are_named(change, message):
         table_model().fit(X, change(dict(Y)), epochs=1, verbose=0)
 
 
+def test_label_keys_are_named_alike_in_memory_and_in_a_pipeline():
+    y = {**{k: v for k, v in Y.items() if k != "value"}, "typo": Y["flag"]}
+    pipeline = tf.data.Dataset.from_tensor_slices((X, y)).batch(64)
+    message = r"unknown task\(s\) \['typo'\], labels missing for task\(s\) \['value'\]"
+    for data in ((X, y), (pipeline, None)):
+        with pytest.raises(MMoEExError, match=message):
+            table_model().fit(*data, epochs=1, verbose=0)
+
+
 def test_bad_features_are_named():
     model = table_model()
     bad = X.copy()

@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import tensorflow as tf
-from keras.src.trainers.data_adapters import data_adapter_utils
 
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.experts import DenseExperts
@@ -204,18 +203,7 @@ class MMoEExModel(keras.Model):
         Returns:
             `(labels, weights)` dicts keyed by task name.
         """
-        if not isinstance(y, dict):
-            raise MMoEExError(
-                "Labels must be a dict mapping task name to labels, got "
-                f"{type(y).__name__}."
-            )
-        unknown = sorted(set(y) - set(self.task_names))
-        missing = [name for name in self.task_names if name not in y]
-        if unknown or missing:
-            raise MMoEExError(
-                f"Label keys must be the model's tasks {self.task_names}; "
-                f"unknown: {unknown}, missing: {missing}."
-            )
+        validation.check_label_keys(self.task_names, y)
         if sample_weight is not None and not isinstance(sample_weight, dict):
             sample_weight = {name: sample_weight for name in self.task_names}
         labels, weights = {}, {}
@@ -229,12 +217,16 @@ class MMoEExModel(keras.Model):
         return labels, weights
 
     def train_step(self, data):
-        x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         labels, weights = self.prepare_batch(x, y, sample_weight)
         result = self.optimization.compute_gradients(self, x, labels, weights)
         finite = all_finite(result.loss, result.gradients, self.optimizer)
         apply_if_finite(
-            self.optimizer, result.gradients, self.trainable_variables, finite
+            self.optimizer,
+            result.gradients,
+            self.trainable_variables,
+            finite,
+            compiled=self.jit_compile,
         )
         # Every replica adds its share, so the count is the global one.
         skipped = 1.0 - tf.cast(finite, tf.float32)
@@ -244,7 +236,7 @@ class MMoEExModel(keras.Model):
         )
 
     def test_step(self, data):
-        x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         labels, weights = self.prepare_batch(x, y, sample_weight)
         logits = self(x, training=False, return_logits=True)
         task_losses = self.compute_task_losses(labels, weights, logits)
@@ -299,18 +291,7 @@ class MMoEExModel(keras.Model):
             **kwargs: Further `keras.Model.compile` arguments.
         """
         self.non_finite = check_policy(non_finite)
-        for name, value in (("loss", loss), ("metrics", metrics)):
-            if value is not None:
-                raise MMoEExError(
-                    f"compile(): {name} comes from the tasks' specs (Task.kind, "
-                    f"Task.metrics); do not pass {name}=."
-                )
-        for name in ("loss_weights", "weighted_metrics"):
-            if kwargs.get(name) is not None:
-                raise MMoEExError(
-                    f"compile(): {name} is not used; set Task.loss_weight or "
-                    "Task.metrics instead."
-                )
+        validation.check_compile_arguments(loss, metrics, **kwargs)
         super().compile(optimizer=optimizer, **kwargs)
 
     def get_compile_config(self):
@@ -337,9 +318,9 @@ class MMoEExModel(keras.Model):
         model pruning is off meanwhile (`graph_options.without_model_pruning`:
         with hundreds of tasks it takes minutes).
         """
-        self._check_in_memory(x, y)
+        validation.check_in_memory(self, x, y)
         if isinstance(validation_data, tuple):
-            self._check_in_memory(*validation_data[:2])
+            validation.check_in_memory(self, *validation_data[:2])
         callbacks = [
             *self.optimization.callbacks(),
             NonFiniteMonitor(self.non_finite),
@@ -360,26 +341,14 @@ class MMoEExModel(keras.Model):
 
         Grappler's model pruning is off meanwhile, as in `fit`.
         """
-        self._check_in_memory(x, y)
+        validation.check_in_memory(self, x, y)
         with without_model_pruning():
             return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         """`keras.Model.predict`, with the features checked first when in memory."""
-        self._check_in_memory(x, None)
+        validation.check_in_memory(self, x, None)
         return super().predict(x, *args, **kwargs)
-
-    def _check_in_memory(self, x, y):
-        if not isinstance(x, (np.ndarray, list)) and not hasattr(x, "to_numpy"):
-            return
-        sequence = self.mixture.experts.requires_sequence or any(
-            task.per_step for task in self.tasks
-        )
-        validation.check_features(x, sequence_input=True if sequence else None)
-        if self.built:
-            _check_built_shape(np.shape(x)[1:], self.get_build_config())
-        if y is not None:
-            validation.check_labels(self.tasks, y, len(x))
 
     def get_config(self):
         config = {
@@ -400,23 +369,3 @@ class MMoEExModel(keras.Model):
         config = dict(config)
         config["experts"] = keras.saving.deserialize_keras_object(config["experts"])
         return cls(**config)
-
-
-def _check_built_shape(example_shape, build_config):
-    """Fails, naming both shapes, if examples do not fit the built model.
-
-    Args:
-        example_shape: The shape of one example (without the batch axis).
-        build_config: The model's `get_build_config()`.
-    """
-    built = tuple((build_config or {}).get("input_shape") or ())[1:]
-    if not built:
-        return
-    fits = len(example_shape) == len(built) and all(
-        b is None or b == s for b, s in zip(built, example_shape)
-    )
-    if not fits:
-        raise MMoEExError(
-            f"Features have shape {losses.describe_shape((None, *example_shape))}; "
-            f"the model was built for {losses.describe_shape((None, *built))}."
-        )

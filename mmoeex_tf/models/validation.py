@@ -1,13 +1,90 @@
-"""Checks of in-memory features and labels before training or evaluation.
+"""Checks of features, labels and arguments before training or evaluation.
 
 Shapes and task names are also checked when a step is traced (for
-`tf.data` inputs); the value checks here (NaN features, labels out of range)
-need the data in memory and run once per `fit`/`evaluate` call.
+`tf.data` inputs, `check_label_keys`); the value checks here (NaN features,
+labels out of range) need the data in memory and run once per
+`fit`/`evaluate` call (`check_in_memory`).
 """
 
 import numpy as np
 
 from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.training.losses import describe_shape
+
+
+def check_in_memory(model, x, y):
+    """Checks in-memory features (and labels) against a model, once per call.
+
+    Data that is not a NumPy array, a list or a DataFrame (a `tf.data`
+    pipeline, a generator) is left to the checks of the traced step.
+
+    Args:
+        model: The `MMoEExModel`.
+        x: The features.
+        y: The labels, or `None`.
+
+    Raises:
+        MMoEExError: naming the problem.
+    """
+    if not isinstance(x, (np.ndarray, list)) and not hasattr(x, "to_numpy"):
+        return
+    sequence = model.mixture.experts.requires_sequence or any(
+        task.per_step for task in model.tasks
+    )
+    check_features(x, sequence_input=True if sequence else None)
+    if model.built:
+        check_built_shape(np.shape(x)[1:], model.get_build_config())
+    if y is not None:
+        check_labels(model.tasks, y, len(x))
+
+
+def check_built_shape(example_shape, build_config):
+    """Fails, naming both shapes, if examples do not fit the built model.
+
+    Args:
+        example_shape: The shape of one example (without the batch axis).
+        build_config: The model's `get_build_config()`.
+
+    Raises:
+        MMoEExError: if the shapes differ.
+    """
+    built = tuple((build_config or {}).get("input_shape") or ())[1:]
+    if not built:
+        return
+    fits = len(example_shape) == len(built) and all(
+        b is None or b == s for b, s in zip(built, example_shape)
+    )
+    if not fits:
+        raise MMoEExError(
+            f"Features have shape {describe_shape((None, *example_shape))}; "
+            f"the model was built for {describe_shape((None, *built))}."
+        )
+
+
+def check_label_keys(task_names, y):
+    """Checks that labels are a dict keyed by exactly the model's tasks.
+
+    Args:
+        task_names: The model's task names.
+        y: The labels.
+
+    Raises:
+        MMoEExError: if `y` is not a dict, or names an unknown task, or has
+            no labels for a task.
+    """
+    if not isinstance(y, dict):
+        raise MMoEExError(
+            "Labels must be a dict mapping task name to labels, got "
+            f"{type(y).__name__}."
+        )
+    unknown = sorted(set(y) - set(task_names))
+    missing = [name for name in task_names if name not in y]
+    if unknown or missing:
+        raise MMoEExError(
+            f"Label keys must be the model's tasks {list(task_names)}; unknown "
+            f"task(s) {unknown}, labels missing for task(s) {missing} (pass NaN "
+            "for labels that are not known)."
+        )
 
 
 def check_features(x, sequence_input=None):
@@ -62,23 +139,7 @@ def check_labels(tasks, y, num_rows):
         MMoEExError: for unknown or missing task names, wrong row counts,
             non-numeric labels, or label values that do not fit the task.
     """
-    if not isinstance(y, dict):
-        raise MMoEExError(
-            "Labels must be a dict mapping task name to labels, got "
-            f"{type(y).__name__}."
-        )
-    names = [task.name for task in tasks]
-    unknown = sorted(set(y) - set(names))
-    if unknown:
-        raise MMoEExError(
-            f"Labels name unknown task(s) {unknown}; the model's tasks are {names}."
-        )
-    missing = [name for name in names if name not in y]
-    if missing:
-        raise MMoEExError(
-            f"Labels are missing for task(s) {missing}; pass NaN for labels "
-            "that are not known."
-        )
+    check_label_keys([task.name for task in tasks], y)
     for task in tasks:
         labels = np.asarray(y[task.name])
         if not (np.issubdtype(labels.dtype, np.number) or labels.dtype == bool):
@@ -112,4 +173,30 @@ def _check_label_values(task, labels):
             raise MMoEExError(
                 f"Task {task.name!r}: {task.kind} labels must be 0 or 1 (NaN "
                 f"if missing), got {bad[:5].tolist()}."
+            )
+
+
+def check_compile_arguments(loss=None, metrics=None, **kwargs):
+    """Refuses the `compile` arguments that the tasks' specs replace.
+
+    Args:
+        loss: Must be `None`.
+        metrics: Must be `None`.
+        **kwargs: Further `compile` arguments; `loss_weights` and
+            `weighted_metrics` must be `None` or absent.
+
+    Raises:
+        MMoEExError: naming the argument and what to use instead.
+    """
+    for name, value in (("loss", loss), ("metrics", metrics)):
+        if value is not None:
+            raise MMoEExError(
+                f"compile(): {name} comes from the tasks' specs (Task.kind, "
+                f"Task.metrics); do not pass {name}=."
+            )
+    for name in ("loss_weights", "weighted_metrics"):
+        if kwargs.get(name) is not None:
+            raise MMoEExError(
+                f"compile(): {name} is not used; set Task.loss_weight or "
+                "Task.metrics instead."
             )
