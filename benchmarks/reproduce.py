@@ -1,50 +1,38 @@
-"""The paper's comparison: single-task, shared-bottom, MMoE, MMoEEx (joint
-and MAML-MTL) on census3, physio4 and tox21, over several seeds.
+"""The paper's comparison, next to the classical baselines, over several seeds.
 
     python benchmarks/reproduce.py --data census3 physio4 tox21 --seeds 0 1 2
 
-Every model of a data set gets the same budget (expert kind and width,
-towers, learning rate, epochs, batch); the weights of the epoch with the best
-validation score are scored on the test split with exact metrics (ROC-AUC,
-linear-weighted kappa, MAE). Prints Markdown: mean and spread per task, the
-relative improvement over single-task (Delta, as in the MMoEEx paper), and
-the expert diversity of MMoE and MMoEEx at equal expert count.
+Single-task, shared-bottom, MMoE and MMoEEx (joint and MAML-MTL) train with
+the data set's recipe (`mmoeex_tf/runs/recipes/`, what `mmoeex train --data
+X` uses), the same budget for every model; the weights of the epoch with the
+best validation score are scored on the test split with exact metrics
+(ROC-AUC, linear-weighted kappa, MAE). The classical baselines of the
+protocol (`benchmarks/classical.py`) run on the same arrays.
+
+Prints Markdown per data set: mean and spread per task; Delta (the MMoEEx
+paper's mean relative gain, in percent) over single-task and over the best
+classical model (the one with the best mean validation skill); the number
+of tasks on which each model loses to single-task (negative transfer) and to
+that classical model; the expert diversity of MMoE and MMoEEx.
 """
 
 import argparse
 import dataclasses
+import math
 import time
 
 import numpy as np
-from paths import SHARED_DATA as DATA  # benchmarks/paths.py, beside this script
+from ablation import mean_skill
+from classical import classical_baselines
+from paths import data_path  # benchmarks/paths.py, beside this script
 
 from mmoeex_tf import runs
 from mmoeex_tf.analysis import diversity
 from mmoeex_tf.analysis.scores import PRIMARY_METRIC, score_model
-from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.runs.config import recipe
 from mmoeex_tf.tasks import higher_is_better
 
-SETTINGS = {
-    "census3": RunConfig(data="census3", epochs=12),
-    "physio4": RunConfig(
-        data="physio4",
-        data_path=str(DATA / "physionet2012"),
-        expert_kind="gru",
-        experts=6,
-        expert_units=(16,),
-        tower_units=(16,),
-        batch_size=128,
-        epochs=10,
-    ),
-    "tox21": RunConfig(
-        data="tox21",
-        data_path=str(DATA / "moleculenet" / "tox21.csv"),
-        expert_units=(64,),
-        expert_dropout=0.2,
-        batch_size=128,
-        epochs=15,
-    ),
-}
+DATA_SETS = ("census3", "physio4", "tox21", "toxcast")
 MODELS = {
     "single-task": {"model": "single-task"},
     "shared-bottom": {"model": "shared-bottom"},
@@ -59,43 +47,98 @@ MODELS = {
 
 
 def run(base, name, seed, data):
-    """Trains one model and returns its test scores and diversity."""
+    """Trains one model; returns test scores, diversity and seconds."""
     config = dataclasses.replace(base, seed=seed, **MODELS[name])
-    model = runs.build_model(config, data.tasks, data.x["train"].shape[1:])
+    model = runs.build_model(
+        config, data.tasks, data.x["train"].shape[1:], len(data.x["train"])
+    )
     result = runs.train(model, data, config, verbose=0)
     x_test, y_test = data.split("test")
     scores = score_model(model, x_test, y_test)
     score = float("nan")
-    if config.model in ("mmoe", "mmoeex"):
+    if config.model in ("mmoe", "mmoeex") and len(data.tasks) <= 50:
         matrix = diversity.expert_distance_matrix(model, x_test)
         score = diversity.diversity_score(matrix)
     return scores, score, result.seconds
 
 
-def delta(scores, single, tasks):
-    """The paper's Delta: mean relative gain over single-task, in percent."""
+def delta(scores, reference, tasks):
+    """The paper's Delta: mean relative gain over `reference`, in percent."""
     gains = []
     for task in tasks:
-        metric = PRIMARY_METRIC[task.kind]
-        sign = 1.0 if higher_is_better(metric) else -1.0
-        gains.append(sign * (scores[task.name] - single[task.name]) / single[task.name])
+        ours, theirs = scores[task.name], reference[task.name]
+        if not (math.isfinite(ours) and math.isfinite(theirs)) or theirs == 0:
+            continue
+        sign = 1.0 if higher_is_better(PRIMARY_METRIC[task.kind]) else -1.0
+        gains.append(sign * (ours - theirs) / abs(theirs))
     return 100.0 * float(np.mean(gains))
 
 
-def report(name, data, results, seeds):
+def losses_to(scores, reference, tasks):
+    """Number of tasks on which `scores` is worse than `reference`."""
+    count = 0
+    for task in tasks:
+        ours, theirs = scores[task.name], reference[task.name]
+        if math.isfinite(ours) and math.isfinite(theirs):
+            better = higher_is_better(PRIMARY_METRIC[task.kind])
+            count += ours < theirs if better else ours > theirs
+    return count
+
+
+def _mean_scores(rows, tasks):
+    return {t.name: float(np.mean([r[t.name] for r in rows])) for t in tasks}
+
+
+def report(name, data, results, classical, seeds):
     tasks = data.tasks
-    metric = {t.name: PRIMARY_METRIC[t.kind] for t in tasks}
+    wide = len(tasks) > 12
+    best_name = max(
+        classical, key=lambda m: mean_skill(data, "val", classical[m]["val"])
+    )
+    best = classical[best_name]["test"]
+    singles = results.get("single-task")
+    single_mean = _mean_scores([s[0] for s in singles], tasks) if singles else None
     print(f"\n### {name} (seeds {', '.join(map(str, seeds))})\n")
-    header = " | ".join(f"{t.name} {metric[t.name]}" for t in tasks)
-    print(f"| model | {header} | Delta % | diversity | train s |")
-    print("|---|" + "---|" * (len(tasks) + 3))
-    singles = results["single-task"]
+    columns = (
+        ["mean"] if wide else [f"{t.name} {PRIMARY_METRIC[t.kind]}" for t in tasks]
+    )
+    print(
+        f"| model | {' | '.join(columns)} | Delta vs single % | Delta vs {best_name} % "
+        f"| tasks < single | tasks < {best_name} | diversity | train s |"
+    )
+    print("|---|" + "---|" * (len(columns) + 6))
+    total = len(tasks)
+    for model, scores in classical.items():
+        test = scores["test"]
+        cells = (
+            [f"{np.nanmean(list(test.values())):.4f}"]
+            if wide
+            else [f"{test[t.name]:.4f}" for t in tasks]
+        )
+        versus_single = (
+            f"{delta(test, single_mean, tasks):+.2f}" if single_mean else "n/a"
+        )
+        print(
+            f"| classical: {model} | {' | '.join(cells)} | {versus_single} | "
+            f"{delta(test, best, tasks):+.2f} | "
+            f"{losses_to(test, single_mean, tasks) if single_mean else 'n/a'}/{total} | "
+            f"{losses_to(test, best, tasks)}/{total} | n/a | n/a |"
+        )
     for model, model_results in results.items():
-        cells = []
-        for task in tasks:
-            values = [r[0][task.name] for r in model_results]
-            cells.append(f"{np.mean(values):.4f} ± {np.std(values):.4f}")
-        deltas = [delta(r[0], s[0], tasks) for r, s in zip(model_results, singles)]
+        per_seed = [r[0] for r in model_results]
+        mean = _mean_scores(per_seed, tasks)
+        if wide:
+            means = [np.nanmean(list(s.values())) for s in per_seed]
+            cells = [f"{np.mean(means):.4f} ± {np.std(means):.4f}"]
+        else:
+            cells = [
+                f"{mean[t.name]:.4f} ± {np.std([s[t.name] for s in per_seed]):.4f}"
+                for t in tasks
+            ]
+        versus_single = "n/a"
+        if singles:
+            deltas = [delta(r[0], s[0], tasks) for r, s in zip(model_results, singles)]
+            versus_single = f"{np.mean(deltas):+.2f}"
         diversity_scores = [r[1] for r in model_results]
         div = (
             "n/a"
@@ -103,34 +146,39 @@ def report(name, data, results, seeds):
             else f"{np.mean(diversity_scores):.3f} ± {np.std(diversity_scores):.3f}"
         )
         seconds = np.mean([r[2] for r in model_results])
+        below_single = (
+            f"{losses_to(mean, single_mean, tasks)}/{total}" if singles else "n/a"
+        )
         print(
-            f"| {model} | {' | '.join(cells)} | {np.mean(deltas):+.2f} | {div} | "
-            f"{seconds:.0f} |",
+            f"| {model} | {' | '.join(cells)} | {versus_single} | "
+            f"{delta(mean, best, tasks):+.2f} | {below_single} | "
+            f"{losses_to(mean, best, tasks)}/{total} | {div} | {seconds:.0f} |",
             flush=True,
         )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", nargs="+", default=sorted(SETTINGS), choices=SETTINGS)
+    parser.add_argument("--data", nargs="+", default=list(DATA_SETS), choices=DATA_SETS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     args = parser.parse_args()
     for name in args.data:
-        base = SETTINGS[name]
+        base = dataclasses.replace(recipe(name), data_path=data_path(name))
         data = runs.load_data(base.data, base.data_path)
-        results = {model: [] for model in args.models}
         start = time.perf_counter()
+        classical = classical_baselines(data)
+        results = {model: [] for model in args.models}
         for seed in args.seeds:
             for model in args.models:
                 results[model].append(run(base, model, seed, data))
-        report(name, data, results, args.seeds)
+        report(name, data, results, classical, args.seeds)
         shown = {
             k: v
-            for k, v in dataclasses.asdict(base).items()
+            for k, v in base.to_dict().items()
             if k not in ("data_path", "model", "optimization", "maml", "seed", "output")
         }
-        print(f"\nSettings: {shown}; wall time {time.perf_counter() - start:.0f} s")
+        print(f"\nRecipe: {shown}; wall time {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

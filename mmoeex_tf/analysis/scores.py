@@ -84,23 +84,61 @@ def score_model(model, x, y, batch_size=2048):
     return {t.name: task_score(t, y[t.name], predictions[t.name]) for t in model.tasks}
 
 
-def validation_score(tasks, logs):
-    """The score that picks the best epoch: the mean of the tasks' first metrics.
+def skill(metric, value, trivial):
+    """A metric value as skill: 0 for a trivial predictor, 1 for a perfect one.
 
-    Each task contributes its first metric on the validation data (AUC for
-    binary tasks by default); error metrics (MAE, RMSE, MSE) count negated,
-    so higher is always better.
+    `(value - trivial) / (perfect - trivial)`, with `perfect` 1 for metrics
+    where higher is better (AUC, kappa, accuracy) and 0 for errors (MAE,
+    RMSE, MSE). An MAE half the training median's is 0.5, an AUC of 0.75 is
+    0.5, a kappa of 0.5 is 0.5: one scale for every kind of task.
+
+    Args:
+        metric: The metric's name.
+        value: Its value.
+        trivial: Its value for the trivial predictor (AUC 0.5, kappa 0, the
+            MAE of the training median, ...).
+
+    Returns:
+        A float; `NaN` if `value` or `trivial` is not finite or `trivial`
+        is already perfect.
+    """
+    perfect = 1.0 if higher_is_better(metric) else 0.0
+    if not (math.isfinite(value) and math.isfinite(trivial)) or trivial == perfect:
+        return math.nan
+    return (value - trivial) / (perfect - trivial)
+
+
+def validation_score(tasks, logs, trivial_scores=None):
+    """The score that picks the best epoch, stops early and ranks trials.
+
+    With `trivial_scores` (a model's `task_scaling.trivial_scores()`, set by
+    `MMoEExModel.adapt`), each task's first validation metric counts as its
+    `skill` over the trivial predictor, so that an AUC, a kappa and an MAE
+    in any unit weigh alike; tasks without a trivial score count by their raw
+    metric, errors negated. The score is the mean over the tasks that have a
+    value.
 
     Args:
         tasks: The `Task` specs.
         logs: Keras epoch logs with `val_<task>_<metric>` entries.
+        trivial_scores: Optional dict task name -> trivial score of its first
+            metric.
 
     Returns:
-        A float (`NaN` if a value is missing).
+        A float, higher is better (`NaN` if no task has a value).
     """
+    trivial_scores = trivial_scores or {}
     values = []
     for task in tasks:
+        if not task.metrics:
+            continue
         metric = task.metrics[0]
         value = float(logs.get(f"val_{task.name}_{metric}", math.nan))
-        values.append(-value if not higher_is_better(metric) else value)
-    return float(np.mean(values))
+        trivial = trivial_scores.get(task.name, math.nan)
+        if math.isfinite(trivial):
+            value = skill(metric, value, trivial)
+        elif not higher_is_better(metric):
+            value = -value
+        values.append(value)
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan

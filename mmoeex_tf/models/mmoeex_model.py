@@ -7,6 +7,7 @@ import tensorflow as tf
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.experts import DenseExperts
 from mmoeex_tf.layers.mixture import MMoEEx
+from mmoeex_tf.layers.task_scaling import TaskScaling
 from mmoeex_tf.layers.towers import TaskHeads, TaskTowers
 from mmoeex_tf.models import validation
 from mmoeex_tf.tasks import check_tasks
@@ -96,6 +97,8 @@ class MMoEExModel(keras.Model):
             name="towers",
         )
         self.heads = TaskHeads(self.tasks, name="heads")
+        self.task_scaling = TaskScaling(self.tasks, name="task_scaling")
+        self._prior_logits = None  # head biases `adapt` set before `build`
         if isinstance(optimization, dict):
             optimization = keras.saving.deserialize_keras_object(optimization)
         self.optimization = optimization or JointTraining()
@@ -137,6 +140,11 @@ class MMoEExModel(keras.Model):
             self.towers.build(mixture_shape)
         if not self.heads.built:
             self.heads.build(self.towers.compute_output_shape(mixture_shape))
+        if not self.task_scaling.built:
+            self.task_scaling.build()
+        if self._prior_logits is not None:
+            self.heads.set_output_bias(self._prior_logits)
+            self._prior_logits = None
 
     def call(self, inputs, training=None, return_logits=False, return_gates=False):
         """Predicts every task.
@@ -157,12 +165,64 @@ class MMoEExModel(keras.Model):
         hidden = self.towers(mixtures, training=training)
         logits = self.heads(hidden)
         outputs = {}
-        for task, task_logits in zip(self.tasks, logits):
+        for index, (task, task_logits) in enumerate(zip(self.tasks, logits)):
             task_logits = tf.cast(task_logits, tf.float32)
             outputs[task.name] = (
-                task_logits if return_logits else losses.activate(task, task_logits)
+                task_logits if return_logits else self._activate(index, task_logits)
             )
         return (outputs, gates) if return_gates else outputs
+
+    def _activate(self, index, logits):
+        """Task `index`'s outputs from its logits, regression in label units."""
+        outputs = losses.activate(self.tasks[index], logits)
+        return self.task_scaling.restore_units(index, outputs)
+
+    def adapt(
+        self,
+        y,
+        standardize_targets=True,
+        normalize_losses=True,
+        prior_bias=True,
+    ):
+        """Learns the training labels' statistics before the first step.
+
+        Like a preprocessing layer's `adapt`: call it once, with the training
+        labels, before `fit`. It stores in the model (saved, restored and
+        exported with it):
+        - regression targets' mean and standard deviation: the loss sees
+          standardised targets, the outputs stay in the labels' units;
+        - each task's loss scale, one over the loss of its label prior (a
+          constant prediction of the training frequencies), so tasks of every
+          kind start near 1;
+        - each task's trivial score (`mmoeex_tf.analysis.scores.
+          validation_score` turns metrics into skill over it);
+        and sets every head's bias so the untrained model predicts the label
+        prior (the log-odds of the positive rate, the log class frequencies,
+        the mean target).
+
+        Args:
+            y: Dict task name -> training labels (`NaN` = missing).
+            standardize_targets: Standardise regression targets.
+            normalize_losses: Divide each task's loss by its prior's loss.
+            prior_bias: Set the head biases to the label prior.
+
+        Returns:
+            The model.
+        """
+        first = next(iter(y.values())) if isinstance(y, dict) and y else ()
+        validation.check_labels(self.tasks, y, len(first))
+        statistics = self.task_scaling.adapt(
+            y,
+            standardize_targets=standardize_targets,
+            normalize_losses=normalize_losses,
+        )
+        if prior_bias:
+            biases = [statistics[name]["prior_logits"] for name in self.task_names]
+            if self.heads.built:
+                self.heads.set_output_bias(biases)
+            else:
+                self._prior_logits = biases  # `build` sets them
+        return self
 
     def compute_task_losses(self, labels, weights, logits):
         """Per-task masked mean losses, `(tasks,)`.
@@ -180,7 +240,10 @@ class MMoEExModel(keras.Model):
         for group, stacked_loss in zip(self._loss_groups, self._stacked_losses):
             names = [self.task_names[i] for i in group]
             total, count = stacked_loss(
-                [labels[n] for n in names],
+                [
+                    self.task_scaling.standardize(i, labels[self.task_names[i]])
+                    for i in group
+                ],
                 [weights[n] for n in names],
                 [logits[n] for n in names],
             )
@@ -189,7 +252,7 @@ class MMoEExModel(keras.Model):
         sums = tf.gather(tf.concat(sums, 0), self._task_order)
         counts = tf.gather(tf.concat(counts, 0), self._task_order)
         counts = _sum_over_replicas(counts)
-        return tf.math.divide_no_nan(sums, counts)
+        return tf.math.divide_no_nan(sums, counts) * self.task_scaling.loss_scale
 
     def combine_task_losses(self, task_losses, task_weights=None):
         """Weighted sum of the task losses (`loss_weight` of each task)."""
@@ -252,10 +315,10 @@ class MMoEExModel(keras.Model):
         self.task_loss_tracker.update_state(
             _sum_over_replicas(tf.where(finite, task_losses, 0.0)), keep
         )
-        for task, metrics in zip(self.tasks, self.task_metrics):
+        for index, (task, metrics) in enumerate(zip(self.tasks, self.task_metrics)):
             if metrics.metrics:
                 task_logits = tf.where(finite, logits[task.name], 0.0)
-                outputs = losses.activate(task, task_logits)
+                outputs = self._activate(index, task_logits)
                 task_weights = weights[task.name]
                 task_weights *= tf.cast(keep, task_weights.dtype)
                 metrics.update(labels[task.name], task_weights, outputs)

@@ -27,6 +27,8 @@ from mmoeex_tf.training.non_finite import POLICIES as NON_FINITE
 MODELS = ("mmoeex", "mmoe", "shared-bottom", "single-task")
 EXPERT_KINDS = ("dense", "lstm", "gru", "conv1d")
 OPTIMIZATIONS = ("joint", "maml")
+LR_SCHEDULES = ("constant", "cosine")
+RECIPES = pathlib.Path(__file__).with_name("recipes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +57,20 @@ class RunConfig:
         optimization: `"joint"` (sum of task losses) or `"maml"`
             (MAML-MTL, from `mmoeex_tf.training.maml`).
         maml: Keyword arguments of `mmoeex_tf.training.maml.MAMLMTL`.
-        learning_rate: AdamW learning rate.
+        learning_rate: AdamW learning rate (the peak, with a schedule).
+        lr_schedule: `"constant"`, or `"cosine"`: linear warm-up over
+            `warmup_epochs`, then cosine decay to 0 at the last epoch.
+        warmup_epochs: Epochs of linear learning-rate warm-up (cosine).
+        early_stopping: Stop when the validation score has not improved for
+            this many epochs (`epochs` is then an upper bound); `None` trains
+            every epoch.
+        standardize_targets: Standardise regression targets inside the loss
+            with train-split statistics saved in the model (outputs stay in
+            the labels' units).
+        normalize_losses: Divide each task's loss by the loss of its label
+            prior, so tasks of every kind weigh alike.
+        prior_bias: Start every head at its label prior (log-odds of the
+            positive rate, log class frequencies).
         weight_decay: AdamW decoupled weight decay.
         batch_size: Examples per training step.
         epochs: Number of passes over the training data.
@@ -152,6 +167,41 @@ class RunConfig:
     learning_rate: float = dataclasses.field(
         default=1e-3, metadata={"help": "AdamW learning rate", "metavar": "LR"}
     )
+    lr_schedule: str = dataclasses.field(
+        default="constant",
+        metadata={
+            "help": "learning-rate schedule: constant, or cosine decay to 0 after "
+            "a linear warm-up of --warmup-epochs",
+            "choices": LR_SCHEDULES,
+        },
+    )
+    warmup_epochs: int = dataclasses.field(
+        default=0,
+        metadata={"help": "epochs of learning-rate warm-up (cosine)", "metavar": "N"},
+    )
+    early_stopping: int | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "stop after N epochs without a better validation score "
+            "(--epochs is then an upper bound)",
+            "metavar": "N",
+        },
+    )
+    standardize_targets: bool = dataclasses.field(
+        default=True,
+        metadata={
+            "help": "standardise regression targets inside the loss with "
+            "train-split statistics saved in the model"
+        },
+    )
+    normalize_losses: bool = dataclasses.field(
+        default=True,
+        metadata={"help": "divide each task's loss by the loss of its label prior"},
+    )
+    prior_bias: bool = dataclasses.field(
+        default=True,
+        metadata={"help": "start every head at its label prior (log-odds)"},
+    )
     weight_decay: float = dataclasses.field(
         default=1e-4, metadata={"help": "AdamW weight decay", "metavar": "WD"}
     )
@@ -211,6 +261,12 @@ class RunConfig:
             "optimization": lambda v: _choice(v, OPTIMIZATIONS),
             "maml": _mapping,
             "learning_rate": lambda v: _float(v, "a positive number", lambda x: x > 0),
+            "lr_schedule": lambda v: _choice(v, LR_SCHEDULES),
+            "warmup_epochs": _natural_int,
+            "early_stopping": lambda v: _optional(v, _positive_int),
+            "standardize_targets": _boolean,
+            "normalize_losses": _boolean,
+            "prior_bias": _boolean,
             "weight_decay": lambda v: _float(v, "a number >= 0", lambda x: x >= 0),
             "batch_size": _positive_int,
             "epochs": _positive_int,
@@ -300,6 +356,25 @@ def read_config_file(path):
             f"got a {type(values).__name__}."
         )
     return values
+
+
+def recipe_values(data):
+    """The recipe of a built-in data set: its config keys, or `{}`.
+
+    Recipes are the run configs in `mmoeex_tf/runs/recipes/` chosen on the
+    validation split for each built-in data set (how, in
+    `benchmarks/RESULTS.md`); `mmoeex train --data X` starts from them.
+
+    Args:
+        data: A data set name.
+    """
+    path = RECIPES / f"{data}.yaml"
+    return read_config_file(path) if path.is_file() else {}
+
+
+def recipe(data):
+    """The recipe of a built-in data set as a `RunConfig` (defaults if none)."""
+    return RunConfig.from_dict({"data": data, **recipe_values(data)})
 
 
 def config_yaml(config):

@@ -1,5 +1,7 @@
 """Building and compiling the model a `RunConfig` describes."""
 
+import math
+
 import keras
 import numpy as np
 
@@ -10,7 +12,7 @@ from mmoeex_tf.models.mmoeex_model import MMoEExModel
 from mmoeex_tf.training.maml import MAMLMTL
 
 
-def build_model(config, tasks, input_shape):
+def build_model(config, tasks, input_shape, train_rows=None):
     """Builds and compiles the model a config describes.
 
     `"mmoeex"` is an `MMoEExModel` with `alpha` and `mode`; `"mmoe"` the
@@ -25,13 +27,16 @@ def build_model(config, tasks, input_shape):
         tasks: The `Task` specs.
         input_shape: Shape of one example, `(features,)` or `(steps,
             features)`.
+        train_rows: Number of training examples; the cosine learning-rate
+            schedule needs it to know the steps of an epoch.
 
     Returns:
         A built `MMoEExModel` compiled with AdamW.
 
     Raises:
         MMoEExError: if the expert kind needs sequences and the data are
-            tabular, or the MAML-MTL options are invalid.
+            tabular, the MAML-MTL options are invalid, or a learning-rate
+            schedule is asked for without `train_rows`.
     """
     sequence = len(input_shape) == 2
     if config.expert_kind != "dense" and not sequence:
@@ -62,13 +67,46 @@ def build_model(config, tasks, input_shape):
     model.build((None, *input_shape))
     model.compile(
         optimizer=keras.optimizers.AdamW(
-            config.learning_rate, weight_decay=config.weight_decay
+            learning_rate(config, train_rows), weight_decay=config.weight_decay
         ),
         non_finite=config.non_finite,
         steps_per_execution=config.steps_per_execution,
         jit_compile=config.jit_compile,
     )
     return model
+
+
+def learning_rate(config, train_rows=None):
+    """The config's learning rate: a number, or a Keras schedule.
+
+    `"cosine"`: a linear warm-up from 0 over `warmup_epochs`, then cosine
+    decay from `learning_rate` to 0 at the end of the last epoch
+    (`keras.optimizers.schedules.CosineDecay` with `warmup_steps`). The
+    schedule follows the optimizer's step counter, so a resumed run goes on
+    where it stopped.
+
+    Args:
+        config: A `RunConfig`.
+        train_rows: Number of training examples.
+
+    Raises:
+        MMoEExError: for a schedule without `train_rows`.
+    """
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if train_rows is None:
+        raise MMoEExError(
+            f"lr_schedule {config.lr_schedule!r} needs the number of training rows."
+        )
+    steps_per_epoch = math.ceil(train_rows / config.batch_size)
+    warmup = min(config.warmup_epochs, config.epochs - 1) * steps_per_epoch
+    total = config.epochs * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else config.learning_rate,
+        decay_steps=total - warmup,
+        warmup_target=config.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
 
 
 def _experts(config, num_experts):

@@ -15,8 +15,13 @@ from mmoeex_tf.runs.checkpoints import EpochCheckpoint, Progress
 class BestWeights(keras.callbacks.Callback):
     """Remembers the weights of the epoch with the best `validation_score`.
 
+    The score is the mean skill of the tasks over their trivial predictors
+    (`model.task_scaling.trivial_scores()`, set by `MMoEExModel.adapt`).
+
     Args:
         tasks: The `Task` specs.
+        patience: Stop training when the score has not improved for this
+            many epochs; `None` never stops.
 
     Attributes:
         best_epoch: 1-based epoch of the best score (`None` before the
@@ -25,16 +30,21 @@ class BestWeights(keras.callbacks.Callback):
         best_weights: That epoch's `model.get_weights()`.
     """
 
-    def __init__(self, tasks):
+    def __init__(self, tasks, patience=None):
         super().__init__()
         self.tasks = tasks
+        self.patience = patience
         self.best_epoch, self.best_score, self.best_weights = None, -math.inf, None
 
     def on_epoch_end(self, epoch, logs=None):
-        score = validation_score(self.tasks, logs or {})
+        trivial = self.model.task_scaling.trivial_scores()
+        score = validation_score(self.tasks, logs or {}, trivial)
         if score > self.best_score:
             self.best_epoch, self.best_score = epoch + 1, score
             self.best_weights = self.model.get_weights()
+        stale = epoch + 1 - (self.best_epoch or 0)
+        if self.patience is not None and stale >= self.patience:
+            self.model.stop_training = True
 
     def restore(self):
         """Puts the best weights back into the model, if an epoch ended."""
@@ -66,14 +76,19 @@ def train(model, data, config, callbacks=(), verbose=1, checkpoints=None):
     """Trains a model and leaves it with its best epoch's weights.
 
     Epoch `e` visits the training rows in an order drawn from
-    `(config.seed, e)` (`MultiTaskData.shuffled_epochs`). Ctrl-C
-    (`KeyboardInterrupt`) during training ends it early; the best weights
-    so far are kept and `interrupted` is set.
+    `(config.seed, e)` (`MultiTaskData.shuffled_epochs`). A fresh model
+    first learns the training labels' statistics (`MMoEExModel.adapt`, as
+    the config's `standardize_targets`, `normalize_losses` and `prior_bias`
+    say); a resumed one has them from its checkpoint. Training stops early
+    after `config.early_stopping` epochs without a better validation score.
+    Ctrl-C (`KeyboardInterrupt`) during training ends it early; the best
+    weights so far are kept and `interrupted` is set.
 
     Args:
         model: A compiled `MMoEExModel`.
         data: The `MultiTaskData`.
-        config: The `RunConfig` (batch size, epochs, seed).
+        config: The `RunConfig` (batch size, epochs, seed, early stopping,
+            label statistics).
         callbacks: Further Keras callbacks.
         verbose: Keras `fit` verbosity (1 shows a progress bar).
         checkpoints: A `RunCheckpoints` to save a checkpoint after every
@@ -83,13 +98,20 @@ def train(model, data, config, callbacks=(), verbose=1, checkpoints=None):
     Returns:
         A `TrainResult`.
     """
-    best = BestWeights(model.tasks)
+    best = BestWeights(model.tasks, config.early_stopping)
     history = keras.callbacks.History()
     done = Progress(0, None, -math.inf, None, [], 0.0)
     if checkpoints is not None and checkpoints.exists():
-        done = checkpoints.restore(model)
+        done = checkpoints.restore(model)  # the label statistics included
         best.best_epoch, best.best_score = done.best_epoch, done.best_score
         best.best_weights = done.best_weights
+    else:
+        model.adapt(
+            data.y["train"],
+            standardize_targets=config.standardize_targets,
+            normalize_losses=config.normalize_losses,
+            prior_bias=config.prior_bias,
+        )
     start = time.perf_counter()
 
     def progress():

@@ -104,7 +104,9 @@ def _run(folder, config, callbacks, verbose):
     if verbose:
         print(data.summary())
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config, data.tasks, data.x["train"].shape[1:])
+    model = build_model(
+        config, data.tasks, data.x["train"].shape[1:], len(data.x["train"])
+    )
     checkpoints = RunCheckpoints(folder, config)
     with staged_folder(folder) as staging:
         result = train(model, data, config, callbacks, verbose, checkpoints)
