@@ -27,7 +27,7 @@ from paths import data_path  # benchmarks/paths.py, beside this script
 
 from mmoeex_tf import runs
 from mmoeex_tf.analysis.scores import PRIMARY_METRIC, score_model, skill
-from mmoeex_tf.runs.config import recipe
+from mmoeex_tf.runs.config_files import recipe
 
 #: Variant name -> RunConfig overrides. `raw` is the library without label
 #: statistics (the best epoch is still chosen by skill over the trivial

@@ -29,7 +29,7 @@ from paths import data_path  # benchmarks/paths.py, beside this script
 from mmoeex_tf import runs
 from mmoeex_tf.analysis import diversity
 from mmoeex_tf.analysis.scores import PRIMARY_METRIC, score_model
-from mmoeex_tf.runs.config import recipe
+from mmoeex_tf.runs.config_files import recipe
 from mmoeex_tf.tasks import higher_is_better
 
 DATA_SETS = ("census3", "physio4", "tox21", "toxcast")

@@ -11,7 +11,7 @@ POOLINGS = ("last", "mean", "max")
 DEFAULT_METRICS = {
     "binary": ("auc",),
     "multilabel": ("auc",),
-    "multiclass": ("accuracy", "kappa"),
+    "multiclass": ("kappa", "accuracy"),
     "regression": ("mae", "rmse"),
 }
 METRICS_BY_KIND = {

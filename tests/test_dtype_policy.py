@@ -83,3 +83,17 @@ def test_a_layer_policy_reaches_its_sub_layers(layer, x):
     for sub_layer in layer._flatten_layers(include_self=False):
         assert sub_layer.dtype_policy.name == "mixed_bfloat16", sub_layer.name
     assert all(v.dtype == "float32" for v in layer.weights if not _is_seed_state(v))
+
+
+def test_a_model_dtype_reaches_the_layers_it_creates():
+    # The global policy stays float32; only the model is given bfloat16.
+    model = mt.MMoEExModel(
+        [mt.Task("a", "binary"), mt.Task("b", "regression")], dtype="mixed_bfloat16"
+    )
+    x = np.ones((3, 4), "float32")
+    _, gates = model(x, return_gates=True)
+    for layer in (model.mixture, model.mixture.experts, model.towers, model.heads):
+        assert layer.dtype_policy.name == "mixed_bfloat16", layer.name
+        assert layer.compute_dtype == "bfloat16", layer.name
+    assert gates.dtype == "bfloat16"
+    assert keras.config.dtype_policy().name == "float32"

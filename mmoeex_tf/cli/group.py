@@ -50,7 +50,9 @@ def handle(args):
     data = runs.load_run_data(config)
 
     def build(tasks):
-        return runs.build_model(config, tasks, data.x["train"].shape[1:])
+        train = data.x["train"]
+        model = runs.build_model(config, tasks, train.shape[1:], len(train))
+        return runs.adapt_model(model, config, data.y["train"])
 
     comparison = grouping_report.compare_groupings(
         data, build, args.groups, config.epochs, config.batch_size, args.single_task

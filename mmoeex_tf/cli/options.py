@@ -20,7 +20,8 @@ import typing
 from mmoeex_tf import runs
 from mmoeex_tf.datasets import DATASETS
 from mmoeex_tf.datasets.base import SPLITS
-from mmoeex_tf.runs.config import RunConfig, read_config_file
+from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.runs.config_files import read_config_file, recipe_values
 
 EXIT_INVALID = 2
 EXIT_INTERRUPTED = 130
@@ -140,7 +141,7 @@ def add_run_options(parser, exclude=()):
 
 
 def add_config_option(parser):
-    """Adds `--config FILE`, the YAML or JSON file of run options."""
+    """Adds `--config FILE` and `--recipe/--no-recipe`."""
     mappings = [
         f"{field.name} ({field.metadata.get('help', 'a mapping')})"
         for field in dataclasses.fields(RunConfig)
@@ -152,12 +153,27 @@ def add_config_option(parser):
         help="YAML or JSON file of run options (keys as below with _ for -, "
         f"plus {' and '.join(mappings)})",
     )
+    parser.add_argument(
+        "--recipe",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start from the data set's recipe, the settings chosen on its "
+        "validation split (mmoeex_tf/runs/recipes/); --no-recipe starts from "
+        "the defaults (on)",
+    )
 
 
 def run_config(args):
-    """Resolves the run config: defaults, then the config file, then options."""
+    """Resolves the run config; each source overrides the one before.
+
+    The defaults, the data set's recipe (unless `--no-recipe`), the config
+    file, the command-line options.
+    """
     values = read_config_file(args.config) if args.config else {}
-    return RunConfig.from_dict({**values, **given_run_options(args)})
+    values = {**values, **given_run_options(args)}
+    if args.recipe:
+        values = {**recipe_values(values.get("data", RunConfig.data)), **values}
+    return RunConfig.from_dict(values)
 
 
 def given_run_options(args):

@@ -102,6 +102,10 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
             and the model is always MMoEEx (`alpha` 0 is MMoE).
         optimizations: The `optimization` choices, from `"joint"` and
             `"maml"` (MAML-MTL, `mmoeex_tf.training.maml.MAMLMTL`).
+        train_labels: Dict task name -> training labels; every trial's model
+            learns their statistics first (`runs.adapt_model`, as
+            `base_config` says), and a cosine schedule is sized to them.
+            `None` leaves the models unadapted (constant schedules only).
         **kwargs: `keras_tuner.HyperModel` arguments (`name`, `tunable`).
 
     Attributes:
@@ -127,6 +131,7 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
         objective_metric=None,
         base_config=None,
         optimizations=("joint", "maml"),
+        train_labels=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -146,6 +151,7 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
                 f"'maml', got {optimizations!r}."
             )
         self.optimizations = tuple(optimizations)
+        self.train_labels = train_labels
 
     def build(self, hp):
         """Returns a built, compiled `MMoEExModel` for the values in `hp`."""
@@ -170,7 +176,12 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
                     "order": order,
                 }
         config = dataclasses.replace(self.base_config, **values)
-        model = runs.build_model(config, self.tasks, self.input_shape)
+        rows = None
+        if self.train_labels is not None:
+            rows = len(self.train_labels[self.tasks[0].name])
+        model = runs.build_model(config, self.tasks, self.input_shape, rows)
+        if self.train_labels is not None:
+            runs.adapt_model(model, config, self.train_labels)
         # Built now, the optimizer's state is part of the tuner's checkpoints
         # and comes back with `get_best_models`.
         model.optimizer.build(model.trainable_variables)
@@ -244,6 +255,7 @@ def search(
         objective_task,
         objective_metric,
         base_config=config,
+        train_labels=data.y["train"],
     )
     search_tuner = make_tuner(
         tuner,

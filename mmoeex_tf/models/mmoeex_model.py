@@ -78,14 +78,16 @@ class MMoEExModel(keras.Model):
         super().__init__(**kwargs)
         self.tasks = check_tasks(tasks)
         self.task_names = [task.name for task in self.tasks]
+        policy = self.dtype_policy  # the sub-layers compute as the model does
         self.mixture = MMoEEx(
-            experts if experts is not None else DenseExperts(8, 16),
+            experts if experts is not None else DenseExperts(8, 16, dtype=policy),
             num_tasks=len(self.tasks),
             alpha=alpha,
             num_exclusive=num_exclusive,
             mode=mode,
             seed=seed,
             gate_mask=gate_mask,
+            dtype=policy,
             name="mmoeex",
         )
         self.towers = TaskTowers(
@@ -94,9 +96,10 @@ class MMoEExModel(keras.Model):
             activation=tower_activation,
             dropout=tower_dropout,
             seed=seed,
+            dtype=policy,
             name="towers",
         )
-        self.heads = TaskHeads(self.tasks, name="heads")
+        self.heads = TaskHeads(self.tasks, dtype=policy, name="heads")
         self.task_scaling = TaskScaling(self.tasks, name="task_scaling")
         self._prior_logits = None  # head biases `adapt` set before `build`
         if isinstance(optimization, dict):
@@ -112,12 +115,7 @@ class MMoEExModel(keras.Model):
         self.task_loss_tracker = TaskMeans(self.task_names, suffix="loss")
         self.non_finite_tracker = keras.metrics.Sum(name="non_finite_steps")
         self.non_finite = "skip"
-        self._loss_groups = losses.loss_groups(self.tasks)
-        self._stacked_losses = [
-            losses.StackedLoss([self.tasks[i] for i in group])
-            for group in self._loss_groups
-        ]
-        self._task_order = np.argsort(np.concatenate(self._loss_groups))
+        self._task_losses = losses.TaskLosses(self.tasks)
         self.task_metrics = [TaskMetrics(task) for task in self.tasks]
         self._loss_weights = np.array([t.loss_weight for t in self.tasks], "float32")
 
@@ -150,12 +148,10 @@ class MMoEExModel(keras.Model):
         """Predicts every task.
 
         Args:
-            inputs: Features, `(batch, features)` or `(batch, steps,
-                features)`.
+            inputs: Features, `(batch, [steps,] features)`.
             training: Whether dropout is active.
             return_logits: Return logits instead of probabilities/values.
-            return_gates: Also return the gate weights `(..., tasks,
-                experts)`.
+            return_gates: Also return the gates `(..., tasks, experts)`.
 
         Returns:
             A dict of task name to outputs, and the gate weights if
@@ -178,27 +174,12 @@ class MMoEExModel(keras.Model):
         return self.task_scaling.restore_units(index, outputs)
 
     def adapt(
-        self,
-        y,
-        standardize_targets=True,
-        normalize_losses=True,
-        prior_bias=True,
+        self, y, standardize_targets=True, normalize_losses=True, prior_bias=True
     ):
-        """Learns the training labels' statistics before the first step.
+        """Learns the training labels' statistics; call it once before `fit`.
 
-        Like a preprocessing layer's `adapt`: call it once, with the training
-        labels, before `fit`. It stores in the model (saved, restored and
-        exported with it):
-        - regression targets' mean and standard deviation: the loss sees
-          standardised targets, the outputs stay in the labels' units;
-        - each task's loss scale, one over the loss of its label prior (a
-          constant prediction of the training frequencies), so tasks of every
-          kind start near 1;
-        - each task's trivial score (`mmoeex_tf.analysis.scores.
-          validation_score` turns metrics into skill over it);
-        and sets every head's bias so the untrained model predicts the label
-        prior (the log-odds of the positive rate, the log class frequencies,
-        the mean target).
+        Stores in the model (saved and exported with it) what
+        `TaskScaling.adapt` learns, and starts every head at its label prior.
 
         Args:
             y: Dict task name -> training labels (`NaN` = missing).
@@ -211,11 +192,7 @@ class MMoEExModel(keras.Model):
         """
         first = next(iter(y.values())) if isinstance(y, dict) and y else ()
         validation.check_labels(self.tasks, y, len(first))
-        statistics = self.task_scaling.adapt(
-            y,
-            standardize_targets=standardize_targets,
-            normalize_losses=normalize_losses,
-        )
+        statistics = self.task_scaling.adapt(y, standardize_targets, normalize_losses)
         if prior_bias:
             biases = [statistics[name]["prior_logits"] for name in self.task_names]
             if self.heads.built:
@@ -229,30 +206,18 @@ class MMoEExModel(keras.Model):
 
         Under a `tf.distribute` strategy, each replica returns its share:
         its own loss sum divided by the label count over all replicas, so the
-        replicas' shares add up to the loss of the global batch.
-
-        Args:
-            labels: Dict of cleaned labels per task.
-            weights: Dict of label weights per task (0 = missing).
-            logits: Dict of logits per task.
+        replicas' shares add up to the loss of the global batch. Regression
+        labels are standardised and each loss scaled (`TaskScaling`). The
+        arguments are those of `losses.TaskLosses`.
         """
-        sums, counts = [], []
-        for group, stacked_loss in zip(self._loss_groups, self._stacked_losses):
-            names = [self.task_names[i] for i in group]
-            total, count = stacked_loss(
-                [
-                    self.task_scaling.standardize(i, labels[self.task_names[i]])
-                    for i in group
-                ],
-                [weights[n] for n in names],
-                [logits[n] for n in names],
-            )
-            sums.append(total)
-            counts.append(count)
-        sums = tf.gather(tf.concat(sums, 0), self._task_order)
-        counts = tf.gather(tf.concat(counts, 0), self._task_order)
+        labels = {
+            name: self.task_scaling.standardize(index, labels[name])
+            for index, name in enumerate(self.task_names)
+        }
+        sums, counts = self._task_losses(labels, weights, logits)
         counts = _sum_over_replicas(counts)
-        return tf.math.divide_no_nan(sums, counts) * self.task_scaling.loss_scale
+        scales = tf.cast(self.task_scaling.loss_scale, sums.dtype)
+        return tf.math.divide_no_nan(sums, counts) * scales
 
     def combine_task_losses(self, task_losses, task_weights=None):
         """Weighted sum of the task losses (`loss_weight` of each task)."""
@@ -375,11 +340,10 @@ class MMoEExModel(keras.Model):
     ):
         """`keras.Model.fit`, with the data checked first when in memory.
 
-        The optimization's callbacks (a balancer's epoch hook) and a
-        `NonFiniteMonitor` are put before `callbacks`, so that those see
-        (and checkpoint) the state after the epoch's updates. Grappler's
-        model pruning is off meanwhile (`graph_options.without_model_pruning`:
-        with hundreds of tasks it takes minutes).
+        The optimization's callbacks and a `NonFiniteMonitor` come before
+        `callbacks`, which so see (and checkpoint) the epoch's updates.
+        Grappler's model pruning is off (with hundreds of tasks it takes
+        minutes; `graph_options.without_model_pruning`).
         """
         validation.check_in_memory(self, x, y)
         if isinstance(validation_data, tuple):

@@ -8,7 +8,7 @@ every split with its Keras metrics (`score_split`) and writes its folder
 
 from mmoeex_tf.runs.config import RunConfig
 from mmoeex_tf.runs.data import load_data, load_run_data
-from mmoeex_tf.runs.factory import build_model
+from mmoeex_tf.runs.factory import adapt_model, build_model
 from mmoeex_tf.runs.folders import load_saved_model, new_output_folder, staged_folder
 from mmoeex_tf.runs.loop import BestWeights, TrainResult, train
 from mmoeex_tf.runs.report import (
@@ -24,6 +24,7 @@ __all__ = [
     "Run",
     "RunConfig",
     "TrainResult",
+    "adapt_model",
     "build_model",
     "check_compatible",
     "format_scores",

@@ -29,7 +29,8 @@ import keras
 import numpy as np
 
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.runs.config import RunConfig, config_yaml, read_config_file
+from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.runs.config_files import config_yaml, read_config_file
 
 FOLDER = "checkpoint"
 LATEST = "latest"

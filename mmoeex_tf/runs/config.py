@@ -7,11 +7,7 @@ overriding the previous one; `RunConfig.from_dict` checks the result.
 
 import dataclasses
 import difflib
-import json
 import math
-import pathlib
-
-import yaml
 
 from mmoeex_tf._checks import (
     ArgumentError,
@@ -28,7 +24,6 @@ MODELS = ("mmoeex", "mmoe", "shared-bottom", "single-task")
 EXPERT_KINDS = ("dense", "lstm", "gru", "conv1d")
 OPTIMIZATIONS = ("joint", "maml")
 LR_SCHEDULES = ("constant", "cosine")
-RECIPES = pathlib.Path(__file__).with_name("recipes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -312,86 +307,6 @@ class RunConfig:
         for name in ("expert_units", "tower_units"):
             values[name] = list(values[name])
         return values
-
-
-def read_config_file(path):
-    """Reads the mapping of a YAML or JSON config file.
-
-    Files ending in `.json` are read as JSON, any other as YAML.
-
-    Args:
-        path: The file.
-
-    Returns:
-        The dict of config keys to values, not yet checked.
-
-    Raises:
-        MMoEExError: if the file cannot be read, is malformed or does not
-            hold a mapping.
-    """
-    path = pathlib.Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise MMoEExError(f"config file {str(path)!r} cannot be read: {err}") from err
-    try:
-        if path.suffix.lower() == ".json":
-            values = json.loads(text)
-        else:
-            values = yaml.safe_load(text)
-    except json.JSONDecodeError as err:
-        raise MMoEExError(
-            f"config file {str(path)!r} is not valid JSON: {err.msg} at line "
-            f"{err.lineno}, column {err.colno}."
-        ) from err
-    except yaml.YAMLError as err:
-        raise MMoEExError(
-            f"config file {str(path)!r} is not valid YAML: {_yaml_problem(err)}"
-        ) from err
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise MMoEExError(
-            f"config file {str(path)!r} must hold a mapping of keys to values, "
-            f"got a {type(values).__name__}."
-        )
-    return values
-
-
-def recipe_values(data):
-    """The recipe of a built-in data set: its config keys, or `{}`.
-
-    Recipes are the run configs in `mmoeex_tf/runs/recipes/` chosen on the
-    validation split for each built-in data set (how, in
-    `benchmarks/RESULTS.md`); `mmoeex train --data X` starts from them.
-
-    Args:
-        data: A data set name.
-    """
-    path = RECIPES / f"{data}.yaml"
-    return read_config_file(path) if path.is_file() else {}
-
-
-def recipe(data):
-    """The recipe of a built-in data set as a `RunConfig` (defaults if none)."""
-    return RunConfig.from_dict({"data": data, **recipe_values(data)})
-
-
-def config_yaml(config):
-    """A config as YAML text, readable by `read_config_file`."""
-    return yaml.safe_dump(config.to_dict(), sort_keys=False)
-
-
-def write_config_file(config, path):
-    """Writes a config as YAML, readable by `read_config_file`."""
-    pathlib.Path(path).write_text(config_yaml(config), encoding="utf-8")
-
-
-def _yaml_problem(error):
-    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-    mark = getattr(error, "problem_mark", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    return f"{problem}{where}."
 
 
 class _Invalid(Exception):

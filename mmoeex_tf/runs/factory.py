@@ -76,6 +76,28 @@ def build_model(config, tasks, input_shape, train_rows=None):
     return model
 
 
+def adapt_model(model, config, train_labels):
+    """Learns the training labels' statistics as the config says.
+
+    `MMoEExModel.adapt` with the config's `standardize_targets`,
+    `normalize_losses` and `prior_bias`.
+
+    Args:
+        model: An `MMoEExModel`.
+        config: A `RunConfig`.
+        train_labels: Dict task name -> training labels of the model's tasks.
+
+    Returns:
+        The model.
+    """
+    return model.adapt(
+        {task.name: train_labels[task.name] for task in model.tasks},
+        standardize_targets=config.standardize_targets,
+        normalize_losses=config.normalize_losses,
+        prior_bias=config.prior_bias,
+    )
+
+
 def learning_rate(config, train_rows=None):
     """The config's learning rate: a number, or a Keras schedule.
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from mmoeex_tf.analysis.scores import validation_score
 from mmoeex_tf.runs.checkpoints import EpochCheckpoint, Progress
+from mmoeex_tf.runs.factory import adapt_model
 
 
 class BestWeights(keras.callbacks.Callback):
@@ -106,12 +107,7 @@ def train(model, data, config, callbacks=(), verbose=1, checkpoints=None):
         best.best_epoch, best.best_score = done.best_epoch, done.best_score
         best.best_weights = done.best_weights
     else:
-        model.adapt(
-            data.y["train"],
-            standardize_targets=config.standardize_targets,
-            normalize_losses=config.normalize_losses,
-            prior_bias=config.prior_bias,
-        )
+        adapt_model(model, config, data.y["train"])
     start = time.perf_counter()
 
     def progress():

@@ -18,7 +18,8 @@ import keras
 from mmoeex_tf.analysis.plots import plot_learning_curves
 from mmoeex_tf.datasets.base import SPLITS
 from mmoeex_tf.runs.checkpoints import RunCheckpoints
-from mmoeex_tf.runs.config import RunConfig, write_config_file
+from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.runs.config_files import write_config_file
 from mmoeex_tf.runs.data import load_run_data
 from mmoeex_tf.runs.factory import build_model
 from mmoeex_tf.runs.folders import new_output_folder, staged_folder

@@ -182,6 +182,43 @@ class StackedLoss:
         return loss
 
 
+class TaskLosses:
+    """Every task's masked loss sum and label count, one op per group of like tasks.
+
+    Args:
+        tasks: The `Task` specs, in output order.
+    """
+
+    def __init__(self, tasks):
+        self.names = [task.name for task in tasks]
+        self.groups = loss_groups(tasks)
+        self.stacked = [StackedLoss([tasks[i] for i in g]) for g in self.groups]
+        self.order = np.argsort(np.concatenate(self.groups))
+
+    def __call__(self, labels, weights, logits):
+        """Returns `(loss sums, weight sums)`, each `(tasks,)` in task order.
+
+        Args:
+            labels: Dict of cleaned labels per task.
+            weights: Dict of label weights per task (0 = missing).
+            logits: Dict of logits per task.
+        """
+        sums, counts = [], []
+        for group, stacked in zip(self.groups, self.stacked):
+            names = [self.names[i] for i in group]
+            total, count = stacked(
+                [labels[n] for n in names],
+                [weights[n] for n in names],
+                [logits[n] for n in names],
+            )
+            sums.append(total)
+            counts.append(count)
+        return (
+            tf.gather(tf.concat(sums, 0), self.order),
+            tf.gather(tf.concat(counts, 0), self.order),
+        )
+
+
 def activate(task, logits):
     """Turns logits into the task's outputs.
 

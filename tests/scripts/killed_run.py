@@ -16,7 +16,8 @@ import sys
 import keras
 
 from mmoeex_tf import runs
-from mmoeex_tf.runs.config import RunConfig, read_config_file
+from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.runs.config_files import read_config_file
 
 
 class KillAt(keras.callbacks.Callback):
