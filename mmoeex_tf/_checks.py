@@ -65,8 +65,38 @@ def _range(kind, minimum, maximum):
     return kind
 
 
-def _or_none(expected, none_means):
-    return expected if none_means is None else f"None ({none_means}) or {expected}"
+def _within(value, minimum, maximum):
+    """Whether `value` lies in `[minimum, maximum]` (each bound optional)."""
+    return (minimum is None or value >= minimum) and (
+        maximum is None or value <= maximum
+    )
+
+
+def _checked(value, name, valid, expected, convert, none_means=None):
+    """Applies one rule: what every public check of this module does.
+
+    Args:
+        value: The value to check.
+        name: The argument's name in the message.
+        valid: Whether a value other than an accepted `None` follows the rule.
+        expected: What the rule expects, for the message.
+        convert: Turns a valid value into its normal form (`int`, `float`).
+        none_means: If given, `None` is accepted too and this text says what
+            it means in the message: `"None (all tasks) or an integer >= 1"`.
+
+    Returns:
+        `convert(value)`, or `None` for an accepted `None`.
+
+    Raises:
+        ArgumentError: if the value breaks the rule.
+    """
+    if value is None and none_means is not None:
+        return None
+    if not valid(value):
+        if none_means is not None:
+            expected = f"None ({none_means}) or {expected}"
+        raise ArgumentError(name, value, expected)
+    return convert(value)
 
 
 def check_integer(value, name, minimum=None, maximum=None, none_means=None):
@@ -86,16 +116,14 @@ def check_integer(value, name, minimum=None, maximum=None, none_means=None):
     Raises:
         ArgumentError: if the value is not such an integer.
     """
-    if value is None and none_means is not None:
-        return None
-    if (
-        not is_integer(value)
-        or (minimum is not None and value < minimum)
-        or (maximum is not None and value > maximum)
-    ):
-        expected = _range("an integer", minimum, maximum)
-        raise ArgumentError(name, value, _or_none(expected, none_means))
-    return int(value)
+    return _checked(
+        value,
+        name,
+        lambda v: is_integer(v) and _within(v, minimum, maximum),
+        _range("an integer", minimum, maximum),
+        int,
+        none_means,
+    )
 
 
 def check_positive_integer(value, name, none_means=None):
@@ -112,12 +140,14 @@ def check_positive_integer(value, name, none_means=None):
     Raises:
         ArgumentError: if the value is not a positive integer.
     """
-    if value is None and none_means is not None:
-        return None
-    if not is_integer(value) or value < 1:
-        expected = _or_none("a positive integer", none_means)
-        raise ArgumentError(name, value, expected)
-    return int(value)
+    return _checked(
+        value,
+        name,
+        lambda v: is_integer(v) and v >= 1,
+        "a positive integer",
+        int,
+        none_means,
+    )
 
 
 def check_seed(value, name, none_means=None):
@@ -134,12 +164,14 @@ def check_seed(value, name, none_means=None):
     Raises:
         ArgumentError: if the value is not such an integer.
     """
-    if value is None and none_means is not None:
-        return None
-    if not is_integer(value) or not 0 <= value < SEED_LIMIT:
-        expected = _or_none("an integer in [0, 2**63)", none_means)
-        raise ArgumentError(name, value, expected)
-    return int(value)
+    return _checked(
+        value,
+        name,
+        lambda v: is_integer(v) and 0 <= v < SEED_LIMIT,
+        "an integer in [0, 2**63)",
+        int,
+        none_means,
+    )
 
 
 def check_number(value, name, minimum=None, maximum=None, none_means=None):
@@ -158,17 +190,15 @@ def check_number(value, name, minimum=None, maximum=None, none_means=None):
     Raises:
         ArgumentError: if the value is not such a number.
     """
-    if value is None and none_means is not None:
-        return None
-    if (
-        not _is_number(value)
-        or (minimum is not None and value < minimum)
-        or (maximum is not None and value > maximum)
-    ):
-        kind = "a number" if maximum is not None else "a finite number"
-        expected = _range(kind, minimum, maximum)
-        raise ArgumentError(name, value, _or_none(expected, none_means))
-    return float(value)
+    kind = "a number" if maximum is not None else "a finite number"
+    return _checked(
+        value,
+        name,
+        lambda v: _is_number(v) and _within(v, minimum, maximum),
+        _range(kind, minimum, maximum),
+        float,
+        none_means,
+    )
 
 
 def check_positive_number(value, name, none_means=None):
@@ -185,12 +215,14 @@ def check_positive_number(value, name, none_means=None):
     Raises:
         ArgumentError: if the value is not a positive finite number.
     """
-    if value is None and none_means is not None:
-        return None
-    if not _is_number(value) or value <= 0:
-        expected = _or_none("a positive finite number", none_means)
-        raise ArgumentError(name, value, expected)
-    return float(value)
+    return _checked(
+        value,
+        name,
+        lambda v: _is_number(v) and v > 0,
+        "a positive finite number",
+        float,
+        none_means,
+    )
 
 
 def check_rate(value, name):
@@ -206,9 +238,9 @@ def check_rate(value, name):
     Raises:
         ArgumentError: if the value is not a number in `[0, 1)`.
     """
-    if not _is_number(value) or not 0 <= value < 1:
-        raise ArgumentError(name, value, "a rate in [0, 1)")
-    return float(value)
+    return _checked(
+        value, name, lambda v: _is_number(v) and 0 <= v < 1, "a rate in [0, 1)", float
+    )
 
 
 def _same_choice(value, choice):
@@ -240,9 +272,13 @@ def check_choice(value, name, choices):
         ArgumentError: if the value is none of the choices.
     """
     choices = tuple(choices)
-    if not any(_same_choice(value, choice) for choice in choices):
-        raise ArgumentError(name, value, f"one of {choices}")
-    return value
+    return _checked(
+        value,
+        name,
+        lambda v: any(_same_choice(v, choice) for choice in choices),
+        f"one of {choices}",
+        lambda v: v,
+    )
 
 
 def check_units(units, name, allow_empty=False):
