@@ -1,5 +1,6 @@
 import collections
 import io
+import re
 
 import keras
 import numpy as np
@@ -135,8 +136,26 @@ def test_mean_task_metric_logs_the_mean_over_tasks_on_validation_epochs():
 def test_callbacks_check_arguments_and_report_their_config(tmp_path):
     with pytest.raises(MMoEExError, match="No task logs metric 'kappa'"):
         MeanTaskMetric(TASKS[:1], "kappa")
-    with pytest.raises(MMoEExError, match="positive integer"):
-        DiversityCallback(X, tmp_path, every_n_epochs=0)
+    for value in (0, 2.0, True, None):
+        with pytest.raises(
+            MMoEExError,
+            match=(
+                "DiversityCallback every_n_epochs must be a positive integer, "
+                f"got {re.escape(repr(value))}\\.$"
+            ),
+        ):
+            DiversityCallback(X, tmp_path, every_n_epochs=value)
+        with pytest.raises(
+            MMoEExError,
+            match=(
+                "DiversityCallback batch_size must be a positive integer, "
+                f"got {re.escape(repr(value))}\\.$"
+            ),
+        ):
+            DiversityCallback(X, tmp_path, batch_size=value)
+    callback = DiversityCallback(X, tmp_path, np.int64(2), batch_size=np.int64(8))
+    assert type(callback.every_n_epochs) is int and callback.every_n_epochs == 2
+    assert type(callback.batch_size) is int and callback.batch_size == 8
     assert MeanTaskMetric(TASKS, "auc").get_config() == {
         "tasks": [task.get_config() for task in TASKS],
         "metric": "auc",

@@ -9,11 +9,13 @@ from mmoeex_tf._checks import (
     check_integer,
     check_number,
     check_positive_integer,
+    check_positive_number,
     check_rate,
     check_seed,
     check_units,
     is_integer,
 )
+from mmoeex_tf.integrations.callbacks import DiversityCallback
 from mmoeex_tf.runs.config import RunConfig
 from mmoeex_tf.training.maml import MAMLMTL
 
@@ -133,6 +135,27 @@ def test_check_number_accepts(value):
     assert check_number(value, "x", 0, 1) == float(value)
 
 
+@pytest.mark.parametrize(
+    "value", [True, 0, -1.5, float("inf"), float("nan"), "1", None]
+)
+def test_check_positive_number_rejects(value):
+    with pytest.raises(
+        ArgumentError, match=r"^x must be a positive finite number, got "
+    ):
+        check_positive_number(value, "x")
+
+
+def test_check_positive_number_accepts_and_returns_python_floats():
+    assert check_positive_number(np.int64(2), "x") == 2.0
+    assert type(check_positive_number(np.float32(0.5), "x")) is float
+    assert check_positive_number(None, "x", none_means="default") is None
+    with pytest.raises(
+        ArgumentError,
+        match=r"^x must be None \(default\) or a positive finite number, got 0\.$",
+    ):
+        check_positive_number(0, "x", none_means="default")
+
+
 @pytest.mark.parametrize("value", [True, 1.0, -0.1, 2, float("nan"), None, "0.1"])
 def test_check_rate_rejects(value):
     with pytest.raises(ArgumentError, match=r"dropout must be a rate in \[0, 1\)"):
@@ -198,8 +221,15 @@ def _callers(value):
         "num_exclusive": lambda: mt.expert_assignment(2, 4, num_exclusive=value),
         "output_size": lambda: mt.Task("t", "multilabel", output_size=value),
         "pooling_steps": lambda: mt.Task("b", "binary", pooling_steps=value),
+        "MAMLMTL order": lambda: MAMLMTL(order=value),
         "MAMLMTL tasks_per_step": lambda: MAMLMTL(tasks_per_step=value),
         "MAMLMTL seed": lambda: MAMLMTL(seed=value),
+        "DiversityCallback every_n_epochs": lambda: DiversityCallback(
+            [[0.0]], "logs", every_n_epochs=value
+        ),
+        "DiversityCallback batch_size": lambda: DiversityCallback(
+            [[0.0]], "logs", batch_size=value
+        ),
         "Invalid epochs": lambda: RunConfig(epochs=value),
         "Invalid expert_units": lambda: RunConfig(expert_units=[value]),
     }

@@ -1,6 +1,7 @@
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -105,6 +106,11 @@ def test_a_failed_export_leaves_the_served_versions_as_they_were(tmp_path, monke
     np.testing.assert_allclose(got["value"], _outputs(model, X)["value"], atol=1e-6)
 
 
+def test_a_numpy_integer_version_names_its_folder(tmp_path):
+    path = export_saved_model(_model(), "toy", version=np.int64(3), base_dir=tmp_path)
+    assert path == tmp_path / "toy" / "3"
+
+
 def test_export_refuses_unbuilt_models_and_bad_names_or_versions(tmp_path):
     with pytest.raises(MMoEExError, match="Build the model"):
         export_saved_model(mt.MMoEExModel(TASKS), "toy", base_dir=tmp_path)
@@ -112,9 +118,14 @@ def test_export_refuses_unbuilt_models_and_bad_names_or_versions(tmp_path):
     for name in ("a/b", "", ".hidden"):
         with pytest.raises(MMoEExError, match="model name"):
             export_saved_model(model, name, base_dir=tmp_path)
-    for version in (0, -1, 1.5, True):
-        with pytest.raises(MMoEExError, match="positive integer"):
+    for version in (0, -1, 1.5, 2.0, True, np.float32(2.0), "2"):
+        expected = (
+            r"SavedModel version must be None \(the next free version\) or a "
+            f"positive integer, got {re.escape(repr(version))}\\.$"
+        )
+        with pytest.raises(MMoEExError, match=expected):
             export_saved_model(model, "toy", version=version, base_dir=tmp_path)
+    assert not (tmp_path / "toy").exists()
     clash = mt.MMoEExModel([mt.Task("gates", "binary")], mt.DenseExperts(2, 4))
     clash.build((None, 6))
     with pytest.raises(MMoEExError, match="clash"):

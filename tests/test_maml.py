@@ -89,8 +89,10 @@ def float64():
         ({"inner_lr": float("nan")}, "inner_lr must be"),
         ({"inner_lr": float("inf")}, "inner_lr must be"),
         ({"inner_lr": "0.1"}, "inner_lr must be"),
-        ({"order": 3}, "order must be 1 or 2, got 3"),
-        ({"order": True}, "order must be 1 or 2"),
+        ({"order": 3}, r"MAMLMTL order must be one of \(1, 2\), got 3\.$"),
+        ({"order": 2.0}, r"MAMLMTL order must be one of \(1, 2\), got 2\.0\.$"),
+        ({"order": True}, r"MAMLMTL order must be one of \(1, 2\), got True\.$"),
+        ({"order": "2"}, r"MAMLMTL order must be one of \(1, 2\), got '2'\.$"),
         ({"split_ratio": 0.0}, r"split_ratio must be None or a number in \(0, 1\)"),
         ({"split_ratio": 1.0}, r"split_ratio must be None or a number in \(0, 1\)"),
         ({"split_ratio": 1.5}, "split_ratio must be"),
@@ -112,6 +114,12 @@ def float64():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(MMoEExError, match=message):
         MAMLMTL(**kwargs)
+
+
+def test_order_accepts_numpy_integers_as_python_ints():
+    scheme = MAMLMTL(order=np.int64(1))
+    assert scheme.order == 1 and type(scheme.order) is int
+    assert scheme.get_config()["order"] == 1
 
 
 def test_a_task_missing_from_the_loss_weights_is_named():

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mmoeex_tf._checks import check_positive_integer
 from mmoeex_tf.analysis.diversity import diversity_report
 from mmoeex_tf.analysis.scores import validation_score
 from mmoeex_tf.errors import MMoEExError
@@ -55,16 +56,14 @@ class DiversityCallback(keras.callbacks.Callback):
 
     def __init__(self, x, log_dir, every_n_epochs=1, batch_size=1024):
         super().__init__()
-        if isinstance(every_n_epochs, bool) or not (
-            isinstance(every_n_epochs, int) and every_n_epochs >= 1
-        ):
-            raise MMoEExError(
-                f"every_n_epochs must be a positive integer, got {every_n_epochs!r}."
-            )
         self.x = np.asarray(x, dtype=np.float32)
         self.log_dir = os.fspath(log_dir)
-        self.every_n_epochs = every_n_epochs
-        self.batch_size = batch_size
+        self.every_n_epochs = check_positive_integer(
+            every_n_epochs, "DiversityCallback every_n_epochs"
+        )
+        self.batch_size = check_positive_integer(
+            batch_size, "DiversityCallback batch_size"
+        )
         self._writer = None
 
     def on_epoch_end(self, epoch, logs=None):

@@ -32,6 +32,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from mmoeex_tf._checks import check_positive_integer
 from mmoeex_tf.errors import MMoEExError
 
 INPUT_NAME = "features"
@@ -66,7 +67,11 @@ def export_saved_model(
             `overwrite` is not set.
     """
     model_dir = pathlib.Path(base_dir) / _checked_name(name)
-    version = next_version(model_dir) if version is None else _checked(version)
+    version = check_positive_integer(
+        version, "SavedModel version", none_means="the next free version"
+    )
+    if version is None:
+        version = next_version(model_dir)
     target = model_dir / str(version)
     if target.exists() and not overwrite:
         raise MMoEExError(
@@ -167,14 +172,6 @@ def next_version(model_dir):
         if item.is_dir() and item.name.isdigit()
     ]
     return max(versions, default=0) + 1
-
-
-def _checked(version):
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise MMoEExError(
-            f"A SavedModel version must be a positive integer, got {version!r}."
-        )
-    return version
 
 
 def _checked_name(name):

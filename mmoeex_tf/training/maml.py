@@ -19,7 +19,7 @@ import numbers
 import keras
 import tensorflow as tf
 
-from mmoeex_tf._checks import check_integer, check_number, check_seed
+from mmoeex_tf._checks import check_choice, check_integer, check_number, check_seed
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.experts import DenseExperts
 from mmoeex_tf.training import meta_step
@@ -75,7 +75,7 @@ class MAMLMTL(Optimization):
         outer: How the K outer passes run: `"loop"`, one pass per task;
             `"batched"`, one vectorized pass (`tf.vectorized_map`) over the
             K adapted weight sets; or `"auto"`, the faster of the two as
-            measured (`benchmarks/speed.py`, `benchmarks/RESULTS.md`):
+            measured (`python -m benchmarks.speed`, `benchmarks/RESULTS.md`):
             batched for `DenseExperts` without XLA, the loop otherwise
             (under `jit_compile=True` XLA turns the vectorized pass into a
             far slower program, and vectorized recurrent experts are slower
@@ -132,22 +132,13 @@ class MAMLMTL(Optimization):
             minimum=0,
             none_means="the optimizer's learning rate",
         )
-        if order not in (1, 2) or isinstance(order, bool):
-            raise MMoEExError(f"MAMLMTL order must be 1 or 2, got {order!r}.")
-        self.order = int(order)
+        self.order = int(check_choice(order, "MAMLMTL order", (1, 2)))
         self.period, self.outer_per_period = _split_pattern(split_ratio)
         self.split_ratio = None if split_ratio is None else float(split_ratio)
-        if inner_weights not in INNER_WEIGHTS:
-            raise MMoEExError(
-                f"MAMLMTL inner_weights must be one of {INNER_WEIGHTS}, got "
-                f"{inner_weights!r}."
-            )
-        self.inner_weights = inner_weights
-        if outer not in OUTER_MODES:
-            raise MMoEExError(
-                f"MAMLMTL outer must be one of {OUTER_MODES}, got {outer!r}."
-            )
-        self.outer = outer
+        self.inner_weights = check_choice(
+            inner_weights, "MAMLMTL inner_weights", INNER_WEIGHTS
+        )
+        self.outer = check_choice(outer, "MAMLMTL outer", OUTER_MODES)
         self.tasks_per_step = check_integer(
             tasks_per_step, "MAMLMTL tasks_per_step", minimum=1, none_means="all tasks"
         )
