@@ -6,6 +6,7 @@ from mmoeex_tf.datasets.census import load_census3
 from mmoeex_tf.datasets.molecules import load_tox21, load_toxcast
 from mmoeex_tf.datasets.physionet import load_physio4
 from mmoeex_tf.datasets.synthetic import load_synthetic
+from mmoeex_tf.datasets.table_files import load_table
 from mmoeex_tf.errors import MMoEExError
 
 _LOADERS = {
@@ -14,6 +15,7 @@ _LOADERS = {
     "tox21": load_tox21,
     "toxcast": load_toxcast,
     "synthetic": load_synthetic,
+    "table": load_table,
 }
 DATASETS = tuple(_LOADERS)
 
@@ -23,10 +25,10 @@ def load(name, **kwargs):
 
     Args:
         name: One of `DATASETS`: `"census3"`, `"physio4"`, `"tox21"`,
-            `"toxcast"` or `"synthetic"`.
+            `"toxcast"`, `"synthetic"` or `"table"` (your own file).
         **kwargs: Passed to the data set's loader (`load_census3`,
-            `load_physio4`, `load_tox21`, `load_toxcast`, `load_synthetic`),
-            e.g. `path=...`.
+            `load_physio4`, `load_tox21`, `load_toxcast`, `load_synthetic`,
+            `load_table`), e.g. `path=...`.
 
     Returns:
         A `MultiTaskData`.

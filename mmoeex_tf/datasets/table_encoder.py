@@ -1,0 +1,165 @@
+"""`TableEncoder`: raw table columns to a model's float features.
+
+The encoder is made of Keras preprocessing layers whose statistics come from
+the train split (`TableEncoder.adapt`): `Normalization` for numbers (and
+booleans, as 0/1), `StringLookup` with one out-of-vocabulary bucket, one-hot,
+for strings. Its config holds those statistics, so it is saved and exported
+with the model that owns it (`TableModel`) and loads without refitting.
+
+Missing values never reach the model as `NaN`: a missing number becomes the
+train mean (0 after normalisation), with a 0/1 indicator feature when the
+column had missing values in the train split; a missing string (`""`, a
+`na_values` marker or pandas' missing value) is its own category.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+NUMBER, STRING = "number", "string"
+#: The category of a missing string cell.
+MISSING = ""
+
+
+@keras.saving.register_keras_serializable(package="mmoeex_tf")
+class TableEncoder(keras.layers.Layer):
+    """Turns a dict of raw table columns into one float32 feature matrix.
+
+    Args:
+        columns: One dict per feature column, in feature order, with `name`
+            (the input's name) and `kind` (`"number"` or `"string"`); a
+            number has `mean`, `variance` and `indicator` (whether a missing
+            indicator follows it), a string its `vocabulary`.
+        na_values: String cells that mean missing, besides `""`.
+        **kwargs: `keras.layers.Layer` keyword arguments.
+
+    Call arguments:
+        inputs: Dict column name -> `(batch,)` or `(batch, 1)` values:
+            float for numbers (`NaN` = missing), strings for strings
+            (surrounding spaces are stripped).
+    """
+
+    def __init__(self, columns, na_values=(), **kwargs):
+        super().__init__(**kwargs)
+        self.columns = [dict(column) for column in columns]
+        self.na_values = [str(value) for value in na_values]
+        self.lookups = {}
+        self.normalizers = {}
+        for column in self.columns:
+            if column["kind"] == STRING:
+                self.lookups[column["name"]] = keras.layers.StringLookup(
+                    vocabulary=list(column["vocabulary"]),
+                    num_oov_indices=1,
+                    output_mode="one_hot",
+                )
+            else:
+                self.normalizers[column["name"]] = keras.layers.Normalization(
+                    mean=column["mean"], variance=column["variance"]
+                )
+        # Built here, eagerly: their constants must not belong to the first
+        # graph that calls the encoder (a `tf.data` map, a traced signature).
+        for layer in [*self.lookups.values(), *self.normalizers.values()]:
+            layer.build((None, 1))
+        self.built = True
+
+    @classmethod
+    def adapt_columns(cls, train, kinds, na_values=(), **kwargs):
+        """Creates an encoder from the train split's raw columns.
+
+        Args:
+            train: Dict column name -> raw train values (numbers as float
+                with `NaN`, strings with `""` for missing), in feature order.
+            kinds: Dict column name -> `"number"` or `"string"`.
+            na_values: String cells that mean missing.
+            **kwargs: `keras.layers.Layer` keyword arguments.
+
+        Returns:
+            The `TableEncoder`.
+        """
+        columns = []
+        for name, values in train.items():
+            if kinds[name] == STRING:
+                lookup = keras.layers.StringLookup(num_oov_indices=1)
+                lookup.adapt(np.asarray(values, dtype=str))
+                vocabulary = lookup.get_vocabulary(include_special_tokens=False)
+                columns.append({"name": name, "kind": STRING, "vocabulary": vocabulary})
+                continue
+            values = np.asarray(values, dtype=np.float32)
+            missing = np.isnan(values)
+            normalizer = keras.layers.Normalization(axis=None)
+            normalizer.adapt(values[~missing])
+            columns.append(
+                {
+                    "name": name,
+                    "kind": NUMBER,
+                    "mean": float(np.asarray(normalizer.mean).ravel()[0]),
+                    "variance": float(np.asarray(normalizer.variance).ravel()[0]),
+                    "indicator": bool(missing.any()),
+                }
+            )
+        return cls(columns, na_values, **kwargs)
+
+    @property
+    def input_names(self):
+        """The names of the raw columns the encoder takes, in order."""
+        return [column["name"] for column in self.columns]
+
+    def input_specs(self):
+        """Dict column name -> `tf.TensorSpec` of a batch of raw values."""
+        return {
+            column["name"]: tf.TensorSpec(
+                (None,),
+                tf.string if column["kind"] == STRING else tf.float32,
+                name=column["name"],
+            )
+            for column in self.columns
+        }
+
+    def feature_names(self):
+        """One name per output feature: `age`, `age=missing`, `job=[UNK]`, ..."""
+        names = []
+        for column in self.columns:
+            name = column["name"]
+            if column["kind"] == STRING:
+                names.append(f"{name}=[UNK]")
+                names.extend(
+                    f"{name}={value or '(missing)'}" for value in column["vocabulary"]
+                )
+            else:
+                names.append(name)
+                if column["indicator"]:
+                    names.append(f"{name}=missing")
+        return names
+
+    def call(self, inputs):
+        features = []
+        for column in self.columns:
+            name = column["name"]
+            values = tf.reshape(inputs[name], (-1, 1))
+            if column["kind"] == STRING:
+                features.append(self.lookups[name](self.clean_strings(values)))
+                continue
+            values = tf.cast(values, tf.float32)
+            missing = tf.math.is_nan(values)
+            normalized = self.normalizers[name](tf.where(missing, 0.0, values))
+            features.append(tf.where(missing, 0.0, normalized))
+            if column["indicator"]:
+                features.append(tf.cast(missing, tf.float32))
+        return tf.concat([tf.cast(f, tf.float32) for f in features], axis=-1)
+
+    def clean_strings(self, values):
+        """Strips spaces and turns the `na_values` markers into `""`."""
+        values = tf.strings.strip(values)
+        for marker in self.na_values:
+            values = tf.where(tf.equal(values, marker), MISSING, values)
+        return values
+
+    def compute_output_shape(self, input_shape):
+        return (None, len(self.feature_names()))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "columns": self.columns,
+            "na_values": self.na_values,
+        }
