@@ -1,5 +1,6 @@
 """`mmoeex train`: train a model and write a run folder, or resume a run."""
 
+import argparse
 import sys
 
 from mmoeex_tf import runs
@@ -12,7 +13,11 @@ from mmoeex_tf.cli.options import (
 )
 from mmoeex_tf.errors import MMoEExError
 
-USAGE = ("mmoeex train [--config FILE] [options]", "mmoeex train --resume DIR")
+USAGE = (
+    "mmoeex train [--config FILE] [options]",
+    "mmoeex train --data table --data-path FILE --target COLUMN:KIND ... [options]",
+    "mmoeex train --resume DIR",
+)
 
 
 def add_command(commands):
@@ -40,7 +45,18 @@ def add_command(commands):
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar or summary"
     )
-    add_run_options(parser)
+    add_run_options(parser, exclude=("targets",))
+    parser.add_argument(
+        "--target",
+        dest="targets",
+        action="extend",
+        nargs="+",
+        default=argparse.SUPPRESS,
+        metavar="COLUMN:KIND",
+        help="with --data table: a target column and its kind (binary, "
+        "multiclass, multilabel, regression), binary optionally with its "
+        "positive value (income:binary:>50K); repeat for each target",
+    )
     parser.set_defaults(handler=handle)
 
 

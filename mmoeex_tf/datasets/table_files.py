@@ -123,6 +123,8 @@ def load_table(
         )
     if isinstance(targets, str):
         targets = [targets]
+    if isinstance(na_values, str):
+        na_values = [na_values]
     if not isinstance(targets, dict):
         targets = dict(parse_target(spec) for spec in targets)
     if split_column is not None:

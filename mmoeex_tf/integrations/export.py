@@ -23,6 +23,16 @@ A REST request to TF Serving for this model looks like
     {"signature_name": "serving_default", "instances": [[0.1, 0.2, ...], ...]}
 
 each instance being one example's features.
+
+A model trained on a table (`mmoeex_tf.datasets.TableModel`) carries its
+preprocessing: its signatures take one input per raw column, named after the
+column (float32 for numbers and booleans as 0/1, `NaN` = missing; strings
+otherwise, `""` = missing), and answer per task the probability of the
+positive value (binary), the class label and `<task>_probabilities`
+(multiclass), the label probabilities (multilabel) or the value in the
+target's units (regression):
+
+    {"instances": [{"age": 39, "job": "clerk", "union": 1.0}, ...]}
 """
 
 import pathlib
@@ -33,6 +43,7 @@ import keras
 import tensorflow as tf
 
 from mmoeex_tf._checks import check_positive_integer
+from mmoeex_tf.datasets.table_model import TableModel
 from mmoeex_tf.errors import MMoEExError
 
 INPUT_NAME = "features"
@@ -123,6 +134,11 @@ def serving_archive(model):
             f"A task named {GATES_NAME!r} would clash with the gate output of "
             f"the {GATES_SIGNATURE!r} signature; rename the task."
         )
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    if isinstance(model, TableModel):
+        _add_raw_row_endpoints(archive, model)
+        return archive
     example_shape = _example_shape(model)
     spec = tf.TensorSpec((None, *example_shape), tf.float32, name=INPUT_NAME)
 
@@ -134,11 +150,23 @@ def serving_archive(model):
         outputs, gates = model(features, training=False, return_gates=True)
         return {**outputs, GATES_NAME: gates}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
     archive.add_endpoint(DEFAULT_SIGNATURE, predict, input_signature=[spec])
     archive.add_endpoint(GATES_SIGNATURE, predict_with_gates, input_signature=[spec])
     return archive
+
+
+def _add_raw_row_endpoints(archive, model):
+    """The two signatures of a `TableModel`: one input per raw column."""
+    specs = model.encoder.input_specs()
+
+    def predict(columns):
+        return model.predict_labels(columns)
+
+    def predict_with_gates(columns):
+        return model.predict_labels(columns, return_gates=True)
+
+    archive.add_endpoint(DEFAULT_SIGNATURE, predict, input_signature=[specs])
+    archive.add_endpoint(GATES_SIGNATURE, predict_with_gates, input_signature=[specs])
 
 
 def _example_shape(model):
@@ -194,10 +222,14 @@ def describe_signatures(model):
         The text, two indented lines such as `serving_default: features
         (batch, 6) -> income, marital`.
     """
-    example_shape = ", ".join(map(str, _example_shape(model)))
-    outputs = ", ".join(model.task_names)
+    if isinstance(model, TableModel):
+        inputs = f"{len(model.encoder.input_names)} raw columns (batch,)"
+        outputs = ", ".join(model.output_names_for_labels())
+    else:
+        example_shape = ", ".join(map(str, _example_shape(model)))
+        inputs = f"{INPUT_NAME} (batch, {example_shape})"
+        outputs = ", ".join(model.task_names)
     return (
-        f"  {DEFAULT_SIGNATURE}: {INPUT_NAME} (batch, {example_shape}) -> {outputs}\n"
-        f"  {GATES_SIGNATURE}: {INPUT_NAME} (batch, {example_shape}) -> {outputs}, "
-        f"{GATES_NAME}"
+        f"  {DEFAULT_SIGNATURE}: {inputs} -> {outputs}\n"
+        f"  {GATES_SIGNATURE}: {inputs} -> {outputs}, {GATES_NAME}"
     )

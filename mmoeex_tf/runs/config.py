@@ -36,6 +36,10 @@ class RunConfig:
             and synthetic).
         data_options: Further keyword arguments of the data set's loader,
             e.g. `{"correlation": 0.9}` for synthetic.
+        targets: Table: the target columns, `COLUMN:KIND[:POSITIVE]`.
+        id_column: Table: a column of row ids, not a feature.
+        split_column: Table: a column naming each row's split.
+        na_values: Table: further cell values that mean missing.
         limit_rows: Train on a random subset of this many training rows
             (validation and test stay whole); `None` uses them all.
         model: `"mmoeex"`, `"mmoe"`, `"shared-bottom"` or `"single-task"`.
@@ -94,6 +98,19 @@ class RunConfig:
     )
     data_options: dict = dataclasses.field(
         default_factory=dict, metadata={"help": "keyword arguments of the data loader"}
+    )
+    targets: list[str] = dataclasses.field(
+        default_factory=list,
+        metadata={"help": "table: a target column", "metavar": "COLUMN:KIND"},
+    )
+    id_column: str | None = dataclasses.field(
+        default=None, metadata={"help": "table: a column of row ids", "metavar": "C"}
+    )
+    split_column: str | None = dataclasses.field(
+        default=None, metadata={"help": "table: train/val/test column", "metavar": "C"}
+    )
+    na_values: list[str] = dataclasses.field(
+        default_factory=list, metadata={"help": "table: missing-value markers"}
     )
     limit_rows: int | None = dataclasses.field(
         default=None,

@@ -20,7 +20,7 @@ from mmoeex_tf.datasets.base import SPLITS
 from mmoeex_tf.runs.checkpoints import RunCheckpoints
 from mmoeex_tf.runs.config import RunConfig
 from mmoeex_tf.runs.config_files import write_config_file
-from mmoeex_tf.runs.data import load_run_data
+from mmoeex_tf.runs.data import load_run_data, model_to_save
 from mmoeex_tf.runs.factory import build_model
 from mmoeex_tf.runs.folders import new_output_folder, staged_folder
 from mmoeex_tf.runs.loop import TrainResult, train
@@ -47,7 +47,8 @@ class Run:
 def run(config, callbacks=(), verbose=1):
     """Trains the model a config describes and writes its run folder.
 
-    The folder gets `model.keras` (weights of the best epoch), `config.yaml`
+    The folder gets `model.keras` (weights of the best epoch; for a table, a
+    `TableModel` that also takes raw rows), `config.yaml`
     (the resolved config), `history.csv`, `learning_curves.png`,
     `metrics.csv` (per split and task) and `metrics.json` (the same, plus
     the best epoch, the epochs run, the training time, `interrupted` and
@@ -115,7 +116,7 @@ def _run(folder, config, callbacks, verbose):
             split: score_split(model, data, split, config.batch_size)
             for split in SPLITS
         }
-        _write_run(staging, model, config, result, scores)
+        _write_run(staging, model_to_save(model, data), config, result, scores)
     if not result.interrupted:  # an interrupted run can still be resumed
         checkpoints.remove()
     return Run(folder, config, result, scores)
