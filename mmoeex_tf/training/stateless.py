@@ -44,6 +44,13 @@ class StatelessNetwork:
         """The entries of `params` that the inner steps move."""
         return [params[index] for index in self.moving]
 
+    def with_moved(self, params, moved):
+        """A copy of `params` whose moving entries are replaced by `moved`."""
+        params = list(params)
+        for index, value in zip(self.moving, moved):
+            params[index] = value
+        return params
+
     def forward(self, params, state, x, moved=None):
         """Returns the logits and the updated state values.
 
@@ -53,9 +60,8 @@ class StatelessNetwork:
             x: The features.
             moved: Values replacing the moving entries of `params`, if any.
         """
-        params = list(params)
-        for index, value in zip(self.moving, moved or []):
-            params[index] = value
+        if moved is not None:
+            params = self.with_moved(params, moved)
         mapping = list(zip(self.trainable, params)) + list(zip(self.state, state))
         with keras.StatelessScope(state_mapping=mapping) as scope:
             logits = self.model.call(x, training=True, return_logits=True)
@@ -160,9 +166,9 @@ def outer_batched(network, params, adapted, state, x):
     """
     names = network.model.task_names
     copies = adapted[0].shape[0]
-    batched = [tf.repeat(param[None], copies, axis=0) for param in params]
-    for index, value in zip(network.moving, adapted):
-        batched[index] = value
+    batched = network.with_moved(
+        [tf.repeat(param[None], copies, axis=0) for param in params], adapted
+    )
 
     def one_copy(values):
         copy_logits, new_state = network.forward(values, state, x)
