@@ -39,7 +39,7 @@ def task_score(task, labels, predictions):
     predictions = np.asarray(predictions, dtype=np.float64)
     if task.kind == "multiclass":
         present = ~np.isnan(labels)
-        if not present.any():
+        if np.unique(labels[present]).size < 2:
             return float("nan")
         chosen = predictions.argmax(axis=-1)[present]
         return float(cohen_kappa_score(labels[present], chosen, weights="linear"))

@@ -1,9 +1,9 @@
-"""`mmoeex evaluate`: the Keras metrics of a saved model on one split."""
+"""`mmoeex evaluate`: the Keras metrics of a saved model on one split or all."""
 
 from mmoeex_tf import runs
 from mmoeex_tf.cli.options import add_model_and_data, load_model_and_data
 
-USAGE = ("mmoeex evaluate MODEL --data NAME [--data-path PATH] [--split test]",)
+USAGE = ("mmoeex evaluate MODEL --data NAME [--data-path PATH] [--split test|all]",)
 
 
 def add_command(commands):
@@ -12,11 +12,14 @@ def add_command(commands):
         "evaluate",
         help="score a saved model on a data set",
         description=(
-            "Score a saved model on one split of a data set: each task's loss "
-            "and metrics, as in the run folder's metrics.json."
+            "Score a saved model on one split of a data set, or on all its "
+            "rows: each task's loss and metrics, as in the run folder's "
+            "metrics.json, and their means over tasks. A metric that the "
+            "split's labels leave undefined (one class only, or no label) is "
+            "nan and left out of the mean."
         ),
     )
-    add_model_and_data(parser)
+    add_model_and_data(parser, all_rows=True)
     parser.set_defaults(handler=handle)
 
 

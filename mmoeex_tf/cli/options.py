@@ -22,6 +22,7 @@ from mmoeex_tf.datasets import DATASETS
 from mmoeex_tf.datasets.base import SPLITS
 from mmoeex_tf.runs.config import RunConfig
 from mmoeex_tf.runs.config_files import read_config_file, recipe_values
+from mmoeex_tf.runs.report import ALL_ROWS
 
 EXIT_INVALID = 2
 EXIT_INTERRUPTED = 130
@@ -181,8 +182,14 @@ def given_run_options(args):
     return {key: value for key, value in vars(args).items() if key in CONFIG_KEYS}
 
 
-def add_model_and_data(parser):
-    """Adds a saved model, a data set and its split (`evaluate`, `diversity`)."""
+def add_model_and_data(parser, all_rows=False):
+    """Adds a saved model, a data set and its split (`evaluate`, `diversity`).
+
+    Args:
+        parser: The parser of a sub-command.
+        all_rows: Whether `--split all` (every row of the data set) is a
+            choice.
+    """
     parser.add_argument("model_file", metavar="MODEL", help="a saved model.keras")
     parser.add_argument(
         "--data",
@@ -191,8 +198,12 @@ def add_model_and_data(parser):
         help=f"data set: {', '.join(DATASETS)}",
     )
     parser.add_argument("--data-path", metavar="PATH", help="data file or folder")
+    splits = (*SPLITS, ALL_ROWS) if all_rows else SPLITS
     parser.add_argument(
-        "--split", default="test", choices=SPLITS, help="split to use (test)"
+        "--split",
+        default="test",
+        choices=splits,
+        help="split to use" + (", all: every row" if all_rows else "") + " (test)",
     )
     parser.add_argument(
         "--batch-size", type=int, default=1024, help="examples per pass (1024)"

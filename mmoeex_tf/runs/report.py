@@ -12,9 +12,16 @@ Three ways to score a model coexist, for different uses:
 - `MMoEExModel.evaluate`: the plain Keras method, on any data.
 """
 
+import functools
+import math
+
 import pandas as pd
 
+from mmoeex_tf.datasets.base import SPLITS
 from mmoeex_tf.errors import MMoEExError
+
+#: The `split` of `score_split` that scores every row of a data set.
+ALL_ROWS = "all"
 
 
 def score_split(model, data, split, batch_size=512):
@@ -30,21 +37,26 @@ def score_split(model, data, split, batch_size=512):
     Args:
         model: An `MMoEExModel` predicting the data set's tasks.
         data: The `MultiTaskData`.
-        split: `"train"`, `"val"` or `"test"`.
+        split: `"train"`, `"val"`, `"test"` or `"all"` (`ALL_ROWS`: the
+            three splits' rows together, for scoring a whole data set).
         batch_size: Examples per forward pass.
 
     Returns:
         A dict task name -> metric name (`loss` and the task's metrics) ->
-        value.
+        value; `NaN` where the split's labels leave a metric undefined (one
+        class only, or no label).
 
     Raises:
         MMoEExError: if the model's tasks or input shape differ from the
             data set's.
     """
     check_compatible(model, data)
-    logs = model.evaluate(
-        data.tf_dataset(split, batch_size), verbose=0, return_dict=True
+    splits = SPLITS if split == ALL_ROWS else (split,)
+    batches = functools.reduce(
+        lambda first, second: first.concatenate(second),
+        [data.tf_dataset(name, batch_size) for name in splits],
     )
+    logs = model.evaluate(batches, verbose=0, return_dict=True)
     return {
         task.name: {m: float(logs[f"{task.name}_{m}"]) for m in ("loss", *task.metrics)}
         for task in model.tasks
@@ -90,8 +102,52 @@ def metrics_table(scores):
     return pd.DataFrame(rows)
 
 
+def mean_scores(per_task):
+    """The mean over tasks of each metric, leaving out the undefined values.
+
+    A task whose labels in the split leave a metric undefined (one class
+    only, or no label: see `mmoeex_tf.training.metrics`) has `NaN` there and
+    does not count in that metric's mean.
+
+    Args:
+        per_task: One split's scores, the output of `score_split`.
+
+    Returns:
+        A dict metric name -> mean (`NaN` if no task has a value).
+    """
+    return pd.DataFrame.from_dict(per_task, orient="index").mean().to_dict()
+
+
+def unscored_tasks(per_task):
+    """The tasks that have a `NaN` metric in one split's scores."""
+    return [
+        task
+        for task, values in per_task.items()
+        if any(math.isnan(value) for value in values.values())
+    ]
+
+
 def format_scores(per_task):
-    """Formats one split's scores as a text table, a row per task."""
-    frame = pd.DataFrame.from_dict(per_task, orient="index")
+    """Formats one split's scores as a text table, a row per task.
+
+    With several tasks a last row `mean` holds `mean_scores`, and a line
+    under the table names the tasks left out of it (`unscored_tasks`). A
+    `NaN` prints as `nan`, an empty cell is a metric the task does not have.
+    """
+    rows = dict(per_task)
+    if len(per_task) > 1:
+        rows["mean"] = mean_scores(per_task)
+    cells = {
+        task: {metric: f"{value:.4f}" for metric, value in values.items()}
+        for task, values in rows.items()
+    }
+    frame = pd.DataFrame.from_dict(cells, orient="index").fillna("")
     frame.index.name = "task"
-    return frame.to_string(float_format="{:.4f}".format, na_rep="")
+    table = frame.to_string()
+    unscored = unscored_tasks(per_task)
+    if unscored and len(per_task) > 1:
+        table += (
+            f"\nnan: undefined for {len(unscored)} task(s) on this split (one "
+            f"class or no labels), left out of the mean: {', '.join(unscored)}"
+        )
+    return table

@@ -1,8 +1,12 @@
 """Per-task metrics that skip missing labels.
 
-Each task's metrics are ordinary Keras metrics updated with the task's
-present labels only (missing ones get sample weight 0), named
-`<task>_<metric>` so that `fit` logs `income_auc`, `val_los_kappa`, ...
+Each task's metrics are Keras metrics updated with the task's present labels
+only (missing ones get sample weight 0), named `<task>_<metric>` so that
+`fit` logs `income_auc`, `val_los_kappa`, ... A metric that its labels leave
+undefined is `NaN`, never a number that looks like a score: the AUC and
+kappa of labels of one class only, and any metric without labels. Means over
+tasks (`mmoeex_tf.analysis.scores.validation_score`, the command-line
+tables) leave such tasks out.
 """
 
 import keras
@@ -22,7 +26,9 @@ class CohenKappa(keras.metrics.Metric):
 
     `update_state` takes integer class labels `(n,)`, class probabilities or
     scores `(n, num_classes)` (the arg-max is the prediction) and optional
-    sample weights `(n,)`.
+    sample weights `(n,)`. The result is `NaN` while the labels seen hold
+    fewer than two classes (kappa is then 0 or undefined, whatever the
+    predictions).
     """
 
     def __init__(self, num_classes, weighting="linear", name="kappa", dtype="float64"):
@@ -66,7 +72,9 @@ class CohenKappa(keras.metrics.Metric):
         )
         observed_cost = tf.reduce_sum(disagreement * confusion)
         expected_cost = tf.reduce_sum(disagreement * expected)
-        return 1.0 - tf.math.divide_no_nan(observed_cost, expected_cost)
+        kappa = 1.0 - tf.math.divide_no_nan(observed_cost, expected_cost)
+        classes_seen = tf.math.count_nonzero(tf.reduce_sum(confusion, 1) > 0)
+        return tf.where(classes_seen >= 2, kappa, tf.constant(float("nan"), self.dtype))
 
     def reset_state(self):
         self.confusion.assign(tf.zeros_like(self.confusion))
@@ -120,35 +128,97 @@ class TaskMeans(keras.metrics.Metric):
         return {**super().get_config(), **config}
 
 
+@keras.saving.register_keras_serializable(package="mmoeex_tf")
+class TwoClassAUC(keras.metrics.AUC):
+    """`keras.metrics.AUC` that is `NaN` for labels of one class only.
+
+    Keras' AUC is 0 when the labels seen have no positive or no negative;
+    this one is `NaN` then. With `multi_label=True` it is the mean over the
+    labels that have both classes (`NaN` if none has), as
+    `mmoeex_tf.analysis.scores.task_score` computes it exactly. Takes the
+    arguments of `keras.metrics.AUC` but `label_weights`.
+    """
+
+    def result(self):
+        # tp + fn (all positives) and tn + fp (all negatives) are the same at
+        # every threshold; the first one's are read.
+        positives = self.true_positives[0] + self.false_negatives[0]
+        negatives = self.true_negatives[0] + self.false_positives[0]
+        both = tf.logical_and(positives > 0, negatives > 0)
+        nan = tf.constant(float("nan"), self.dtype)
+        if not self.multi_label:
+            return tf.where(both, super().result(), nan)
+        # The weighted mean of the per-label AUCs, weight 1 for the labels
+        # with both classes and 0 for the others.
+        self.label_weights = tf.cast(both, self.dtype)
+        try:
+            mean = super().result()
+        finally:
+            self.label_weights = None
+        return tf.where(tf.reduce_any(both), mean, nan)
+
+
+@keras.saving.register_keras_serializable(package="mmoeex_tf")
+class LabelledMetric(keras.metrics.Metric):
+    """A metric that is `NaN` until it has seen a present label.
+
+    Mean-based Keras metrics (MAE, accuracy, ...) are 0 after updates whose
+    labels all have weight 0; this wrapper makes them `NaN` then.
+
+    Args:
+        metric: The wrapped metric; the wrapper takes its name.
+    """
+
+    def __init__(self, metric, name=None, dtype=None):
+        if isinstance(metric, dict):
+            metric = keras.metrics.deserialize(metric)
+        super().__init__(name=name or metric.name, dtype=dtype or metric.dtype)
+        self.metric = metric
+        self.labels = self.add_variable(shape=(), initializer="zeros", name="labels")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+        if sample_weight is None:
+            seen = tf.cast(tf.size(y_true), self.labels.dtype)
+        else:
+            seen = tf.reduce_sum(tf.cast(sample_weight, self.labels.dtype))
+        self.labels.assign_add(seen)
+
+    def result(self):
+        value = self.metric.result()
+        return tf.where(self.labels > 0, value, tf.constant(float("nan"), value.dtype))
+
+    def reset_state(self):
+        self.metric.reset_state()
+        self.labels.assign(0.0)
+
+    def get_config(self):
+        config = {"metric": keras.metrics.serialize(self.metric)}
+        return {**super().get_config(), **config}
+
+
 def _make_metric(task, metric):
     name = f"{task.name}_{metric}"
-    if metric == "auc":
-        return keras.metrics.AUC(
+    if metric in ("auc", "pr_auc"):
+        return TwoClassAUC(
             name=name,
+            curve="PR" if metric == "pr_auc" else "ROC",
             num_thresholds=1000,
             multi_label=task.kind == "multilabel",
             num_labels=task.output_size if task.kind == "multilabel" else None,
         )
-    if metric == "pr_auc":
-        return keras.metrics.AUC(
-            name=name,
-            curve="PR",
-            num_thresholds=1000,
-            multi_label=task.kind == "multilabel",
-            num_labels=task.output_size if task.kind == "multilabel" else None,
-        )
-    if metric == "accuracy":
-        if task.kind == "binary":
-            return keras.metrics.BinaryAccuracy(name=name)
-        return keras.metrics.SparseCategoricalAccuracy(name=name)
     if metric in ("kappa", "quadratic_kappa"):
         weighting = "linear" if metric == "kappa" else "quadratic"
         return CohenKappa(task.output_size, weighting=weighting, name=name)
+    if metric == "accuracy":
+        if task.kind == "binary":
+            return LabelledMetric(keras.metrics.BinaryAccuracy(name=name))
+        return LabelledMetric(keras.metrics.SparseCategoricalAccuracy(name=name))
     if metric == "mae":
-        return keras.metrics.MeanAbsoluteError(name=name)
+        return LabelledMetric(keras.metrics.MeanAbsoluteError(name=name))
     if metric == "rmse":
-        return keras.metrics.RootMeanSquaredError(name=name)
-    return keras.metrics.MeanSquaredError(name=name)
+        return LabelledMetric(keras.metrics.RootMeanSquaredError(name=name))
+    return LabelledMetric(keras.metrics.MeanSquaredError(name=name))
 
 
 class TaskMetrics:
