@@ -30,6 +30,15 @@ RECURRENT_CELLS = {
 _UNSEEDED = "unseeded"
 
 
+def _build_in_sequence(layers, input_shape):
+    """Builds layers that are applied one after the other to `input_shape`."""
+    shape = tuple(input_shape)
+    for layer in layers:
+        if not layer.built:
+            layer.build(shape)
+        shape = layer.compute_output_shape(shape)
+
+
 class ExpertStack(keras.layers.Layer):
     """Base class of the expert stacks.
 
@@ -212,11 +221,7 @@ class RecurrentExperts(ExpertStack):
                 f"got {tuple(input_shape)}."
             )
         for expert in self.experts:
-            shape = tuple(input_shape)
-            for layer in expert:
-                if not layer.built:
-                    layer.build(shape)
-                shape = layer.compute_output_shape(shape)
+            _build_in_sequence(expert, input_shape)
 
     def call(self, inputs, training=None):
         outputs = []
@@ -306,11 +311,7 @@ class Conv1DExperts(ExpertStack):
         self._dropout_layer = dropout_layer(self, self.dropout, self.seed)
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
-        for convolution in self.convolutions:
-            if not convolution.built:
-                convolution.build(shape)
-            shape = convolution.compute_output_shape(shape)
+        _build_in_sequence(self.convolutions, input_shape)
 
     def call(self, inputs, training=None):
         hidden = inputs
