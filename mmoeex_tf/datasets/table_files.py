@@ -7,8 +7,9 @@ import pathlib
 import pandas as pd
 
 from mmoeex_tf.datasets.base import SPLIT_SEED, existing_path, read_csv
-from mmoeex_tf.datasets.tables import from_dataframe, parse_target
+from mmoeex_tf.datasets.tables import from_dataframe
 from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.tasks import KINDS
 
 #: Delimiters `from_file` recognises in a CSV file.
 DELIMITERS = ",;\t|"
@@ -136,4 +137,23 @@ def load_table(
         id_columns=() if id_column is None else (id_column,),
         seed=seed,
         **kwargs,
+    )
+
+
+def parse_target(spec):
+    """Splits a target given as `COLUMN:KIND[:POSITIVE]` (command line, YAML).
+
+    Returns:
+        `(column, kind)`, the kind with `:POSITIVE` if given.
+
+    Raises:
+        MMoEExError: if no part is a task kind.
+    """
+    parts = str(spec).split(":")
+    for index, part in enumerate(parts[1:], start=1):
+        if part in KINDS:
+            return ":".join(parts[:index]), ":".join(parts[index:])
+    raise MMoEExError(
+        f"Target {spec!r} must be COLUMN:KIND or COLUMN:binary:POSITIVE, KIND "
+        f"one of {', '.join(KINDS)}."
     )

@@ -99,7 +99,8 @@ def from_dataframe(
         seed: Seed of the random split.
         na_values: Further string cells that mean missing (e.g. `"?"`).
         encoder: A `TableEncoder` to use (e.g. a trained model's) instead of
-            one adapted on this table's train split.
+            one adapted on this table's train split; string cells it has
+            not seen are counted in `info["unseen"]` and warned about.
         name: Name of the data set.
 
     Returns:
@@ -130,12 +131,13 @@ def from_dataframe(
     inputs = dict(zip(features, _input_names(features)))
     raw = {inputs[c]: values for c, values in raw.items()}
     kinds = {inputs[c]: kind for c, kind in kinds.items()}
-    if encoder is None:
+    given = encoder is not None
+    if given:
+        raw = {c: raw[c] for c in _matching_inputs(encoder, raw, name)}
+    else:
         train = {c: values[rows["train"]] for c, values in raw.items()}
         encoder = TableEncoder.adapt_columns(train, kinds, na_values, name="encoder")
-    else:
-        raw = {c: raw[c] for c in _matching_inputs(encoder, raw, name)}
-    unseen = _unseen(encoder, raw, rows, name)
+    unseen = _unseen(encoder, raw, name, warn=given)
     tasks, labels, decoding = [], {}, {}
     for column, (kind, positive) in specs.items():
         task_name = _input_names([column])[0]
@@ -160,25 +162,6 @@ def from_dataframe(
         encoder=encoder,
         targets=decoding,
         raw={s: {c: v[r] for c, v in raw.items()} for s, r in rows.items()},
-    )
-
-
-def parse_target(spec):
-    """Splits a target given as `COLUMN:KIND[:POSITIVE]` (command line, YAML).
-
-    Returns:
-        `(column, kind)`, the kind with `:POSITIVE` if given.
-
-    Raises:
-        MMoEExError: if no part is a task kind.
-    """
-    parts = str(spec).split(":")
-    for index, part in enumerate(parts[1:], start=1):
-        if part in KINDS:
-            return ":".join(parts[:index]), ":".join(parts[index:])
-    raise MMoEExError(
-        f"Target {spec!r} must be COLUMN:KIND or COLUMN:binary:POSITIVE, KIND "
-        f"one of {', '.join(KINDS)}."
     )
 
 
@@ -303,8 +286,11 @@ def _matching_inputs(encoder, raw, name):
     return encoder.input_names
 
 
-def _unseen(encoder, raw, rows, name):
-    """Counts the string cells outside the encoder's vocabularies, and warns."""
+def _unseen(encoder, raw, name, warn):
+    """Counts the string cells outside the encoder's vocabularies.
+
+    With `warn`, each column with such cells is named in a warning.
+    """
     counts = {}
     for column in encoder.columns:
         if column["kind"] != STRING:
@@ -314,6 +300,7 @@ def _unseen(encoder, raw, rows, name):
         unseen = ~values.isin(known)
         if unseen.any():
             counts[column["name"]] = int(unseen.sum())
+        if unseen.any() and warn:
             warnings.warn(
                 f"Table {name!r}, column {column['name']!r}: {int(unseen.sum())} "
                 f"value(s) not seen in training (e.g. {values[unseen].iloc[0]!r}) "

@@ -1,0 +1,325 @@
+"""Your own tables: from_dataframe / from_file, the encoder inside the model,
+`mmoeex train --data table`, and raw-row serving of the export."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+import mmoeex_tf as mt
+from mmoeex_tf import MMoEExError
+from mmoeex_tf.cli import main
+from mmoeex_tf.datasets import (
+    TableModel,
+    from_dataframe,
+    from_file,
+    load,
+)
+from mmoeex_tf.integrations.export import export_saved_model
+
+SCRIPT = Path(__file__).parent / "scripts" / "serve_table_rows.py"
+TARGETS = {
+    "income": "binary",
+    "occupation": "multiclass",
+    "tags": "multilabel",
+    "hours per week": "regression",
+}
+
+
+def make_frame(rows=240, seed=0):
+    """Strings with spaces and `?`, numbers, booleans, gaps; four targets."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 80, rows).astype(float)
+    age[::9] = np.nan
+    frame = pd.DataFrame(
+        {
+            "person": [f"p{i}" for i in range(rows)],
+            "age": age,
+            "job": rng.choice([" clerk", "nurse ", "pilot", "?"], rows),
+            "union": rng.choice([True, False], rows),
+            "hours per week": rng.normal(40, 8, rows).round(1),
+            "income": rng.choice(["<=50K", ">50K"], rows, p=[0.75, 0.25]),
+            "occupation": rng.choice(["sales", "tech", "craft"], rows),
+            "tags": rng.choice(["red|blue", "blue", "green", "green|red"], rows),
+        }
+    )
+    frame.loc[::6, "income"] = None
+    frame.loc[::11, "hours per week"] = np.nan
+    frame.loc[::13, "tags"] = None
+    return frame
+
+
+def table(frame=None, **kwargs):
+    kwargs.setdefault("na_values", ["?"])
+    kwargs.setdefault("id_columns", ["person"])
+    return from_dataframe(make_frame() if frame is None else frame, TARGETS, **kwargs)
+
+
+def assert_same_data(one, other):
+    assert one.feature_names == other.feature_names
+    assert [t.get_config() for t in one.tasks] == [t.get_config() for t in other.tasks]
+    assert one.targets == other.targets
+    for split in ("train", "val", "test"):
+        np.testing.assert_allclose(one.x[split], other.x[split], atol=1e-6)
+        for task, labels in one.y[split].items():
+            np.testing.assert_array_equal(labels, other.y[split][task])
+
+
+def test_from_dataframe_encodes_every_column_kind_and_keeps_missing_labels():
+    data = table()
+    tasks = {task.name: task for task in data.tasks}
+    assert {n: t.kind for n, t in tasks.items()} == {
+        "income": "binary",
+        "occupation": "multiclass",
+        "tags": "multilabel",
+        "hours_per_week": "regression",
+    }
+    assert data.label_columns["hours_per_week"] == "hours per week"
+    assert data.targets["income"] == {"positive": ">50K", "chosen": True}
+    assert data.targets["occupation"]["classes"] == ["craft", "sales", "tech"]
+    assert data.targets["tags"]["classes"] == ["blue", "green", "red"]
+    # Spaces stripped, `?` a missing value, numbers with a missing indicator.
+    assert data.feature_names[:2] == ["age", "age=missing"]
+    jobs = sorted(n for n in data.feature_names if n.startswith("job="))
+    assert jobs == ["job=(missing)", "job=[UNK]", "job=clerk", "job=nurse", "job=pilot"]
+    assert "union" in data.feature_names and "person" not in str(data.feature_names)
+    for split in ("train", "val", "test"):
+        assert np.isfinite(data.x[split]).all()
+        assert data.x[split].shape[1] == len(data.feature_names)
+    labels = np.concatenate([data.y[s]["income"] for s in ("train", "val", "test")])
+    assert np.isnan(labels).sum() == 40 and set(labels[~np.isnan(labels)]) == {0, 1}
+    assert data.y["train"]["tags"].shape[1] == 3
+    assert "positive value '>50K' (the less frequent value)" in data.summary()
+    # The train split alone sets the statistics: the normalised age has mean 0.
+    train_age = data.x["train"][:, 0][data.x["train"][:, 1] == 0]
+    assert abs(train_age.mean()) < 1e-5
+
+
+def test_csv_parquet_and_dataframe_give_the_same_data(tmp_path):
+    frame = make_frame()
+    expected = table(frame)
+    csv = tmp_path / "people.csv.gz"
+    frame.to_csv(csv, sep=";", index=False)
+    assert_same_data(
+        from_file(csv, TARGETS, na_values=["?"], id_columns=["person"]), expected
+    )
+    pytest.importorskip("pyarrow")
+    for path, write in (
+        (tmp_path / "people.parquet", frame.to_parquet),
+        (tmp_path / "people.feather", frame.to_feather),
+    ):
+        write(path)
+        got = from_file(path, TARGETS, na_values=["?"], id_columns=["person"])
+        assert got.name == "people"
+        assert_same_data(got, expected)
+
+
+def test_a_split_column_and_the_positive_value_are_honoured():
+    frame = make_frame()
+    frame["part"] = np.where(np.arange(len(frame)) % 5 == 0, "test", "train")
+    frame.loc[1::10, "part"] = " VAL "
+    data = from_dataframe(
+        frame,
+        {"income": "binary:<=50K", "age": "regression"},
+        id_columns=["person"],
+        split="part",
+    )
+    assert [len(data.x[s]) for s in ("train", "val", "test")] == [168, 24, 48]
+    assert data.targets["income"] == {"positive": "<=50K", "chosen": False}
+    assert "part" not in str(data.feature_names)
+
+
+def test_an_id_like_column_used_as_a_feature_is_warned_about():
+    with pytest.warns(UserWarning, match="'person' has a different value on every row"):
+        from_dataframe(make_frame(), {"income": "binary"})
+
+
+@pytest.mark.parametrize(
+    ("targets", "change", "message"),
+    [
+        ({"incme": "binary"}, None, "no column 'incme'; did you mean 'income'"),
+        ({"job": "regression"}, None, "'job' is declared regression"),
+        ({"income": "binary"}, ("income", ">50K"), "'income' (binary) has 1 distinct"),
+        ({"occupation": "binary"}, None, "'occupation' is declared binary but has 3"),
+        ({"income": "binary:rich"}, None, "positive value 'rich' is not one of"),
+        ({"income": "ordinal"}, None, "kind must be one of"),
+        ({"income": "binary"}, ("age", "abc"), "'age' mixes numbers and text"),
+    ],
+)
+def test_bad_targets_and_columns_are_named(targets, change, message):
+    frame = make_frame()
+    if change is not None:
+        column, value = change
+        frame[column] = frame[column].astype(object)
+        frame.loc[3 if column == "age" else slice(None), column] = value
+    with pytest.raises(
+        MMoEExError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ):
+        from_dataframe(frame, targets, id_columns=["person"])
+
+
+def test_bad_files_and_splits_are_named(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("a,b\n")
+    with pytest.raises(MMoEExError, match="empty.csv' has no rows"):
+        from_file(empty, {"a": "binary"})
+    with pytest.raises(MMoEExError, match="does not exist"):
+        from_file(tmp_path / "nope.csv", {"a": "binary"})
+    frame = make_frame()
+    frame["part"] = "training"
+    with pytest.raises(MMoEExError, match="Split column 'part' must hold"):
+        from_dataframe(frame, {"income": "binary"}, id_columns=["person"], split="part")
+    with pytest.raises(MMoEExError, match="table data set needs targets"):
+        load("table", path=str(empty))
+
+
+def test_unseen_categories_go_to_the_oov_bucket_and_are_counted():
+    data = table()
+    frame = make_frame(seed=1)
+    frame.loc[:4, "job"] = "astronaut"
+    with pytest.warns(
+        UserWarning, match="'job': 5 value.*'astronaut'.*out-of-vocabulary"
+    ):
+        new = table(frame, encoder=data.encoder)
+    assert new.info["unseen"] == {"job": 5}
+    assert new.feature_names == data.feature_names
+    oov = data.feature_names.index("job=[UNK]")
+    rows = np.concatenate([new.info["rows"][s] for s in ("train", "val", "test")])
+    x = np.concatenate([new.x[s] for s in ("train", "val", "test")])
+    assert (x[np.isin(rows, range(5)), oov] == 1).all()
+
+
+def trained_table_model(data):
+    keras.utils.set_random_seed(0)
+    model = mt.MMoEExModel(
+        data.tasks, mt.DenseExperts(3, 8), alpha=0.5, tower_units=(4,)
+    )
+    model.build((None, data.x["train"].shape[1]))
+    model.compile(keras.optimizers.AdamW(1e-2))
+    model.adapt(data.y["train"])
+    model.fit(data.tf_dataset("train", 64), epochs=2, verbose=0)
+    return model, TableModel.from_model(model, data.encoder, data.targets)
+
+
+def test_raw_rows_predict_what_the_encoded_arrays_predict(tmp_path):
+    data = table()
+    model, table_model = trained_table_model(data)
+    expected = model.predict(data.x["test"], verbose=0)
+    raw = {name: tf.constant(values) for name, values in data.raw["test"].items()}
+    got = table_model.predict_labels(raw)
+    classes = np.array(data.targets["occupation"]["classes"])
+    for task in model.task_names:
+        want = expected[task]
+        key = task + "_probabilities" if task == "occupation" else task
+        np.testing.assert_allclose(got[key], want, atol=1e-6)
+    np.testing.assert_array_equal(
+        got["occupation"].numpy().astype(str),
+        classes[expected["occupation"].argmax(-1)],
+    )
+    assert float(np.std(got["hours_per_week"])) > 0  # regression in hours
+    table_model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert isinstance(loaded, TableModel)
+    for key, values in loaded.predict_labels(raw).items():
+        np.testing.assert_array_equal(np.asarray(values), np.asarray(got[key]))
+    # The pipeline with the encoder in a tf.data map feeds the same features.
+    x, _ = next(iter(data.raw_dataset("test", batch_size=len(data.x["test"]))))
+    np.testing.assert_allclose(x, data.x["test"], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory):
+    """One tiny `mmoeex train --data table` run; returns (folder, frame)."""
+    root = tmp_path_factory.mktemp("table")
+    frame = make_frame()
+    frame.to_csv(root / "people.csv", index=False)
+    config = root / "run.yaml"
+    config.write_text(
+        f"data: table\ndata_path: {root / 'people.csv'}\nid_column: person\n"
+    )
+    keras.utils.set_random_seed(0)
+    args = ["train", "--config", str(config), "--na-values", "?", "--epochs", "2"]
+    args += ["--target", "income:binary:>50K", "occupation:multiclass", "--target"]
+    args += ["tags:multilabel", "--target", "hours per week:regression"]
+    args += [
+        "--experts",
+        "3",
+        "--batch-size",
+        "64",
+        "-q",
+        "--output",
+        str(root / "run"),
+    ]
+    assert main(args) == 0
+    return root / "run", frame
+
+
+def test_train_command_on_a_table_writes_a_raw_row_model(table_run):
+    folder, _ = table_run
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert set(metrics["metrics"]["test"]) == {
+        "income",
+        "occupation",
+        "tags",
+        "hours_per_week",
+    }
+    model = keras.saving.load_model(folder / "model.keras")
+    assert isinstance(model, TableModel)
+    assert model.encoder.input_names == ["age", "job", "union"]
+    assert model.targets["income"]["positive"] == ">50K"
+
+
+def test_exported_table_model_answers_raw_rows_without_mmoeex_tf(table_run, tmp_path):
+    folder, frame = table_run
+    model = keras.saving.load_model(folder / "model.keras")
+    path = export_saved_model(model, "people", base_dir=tmp_path)
+    rows = frame.head(12)
+    instances = [
+        {
+            "age": "NaN" if pd.isna(row.age) else row.age,
+            "job": row.job,  # untrimmed, `?` for missing: the model cleans it
+            "union": float(row.union),
+        }
+        for row in rows.itertuples()
+    ]
+    instances[0]["job"] = "astronaut"  # unseen: the out-of-vocabulary bucket
+    request = tmp_path / "request.json"
+    request.write_text(
+        json.dumps({"signature_name": "serving_default", "instances": instances})
+    )
+    environment = {
+        **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    response = tmp_path / "response.json"
+    result = subprocess.run(
+        [sys.executable, "-I", str(SCRIPT), str(path), str(request), str(response)],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = json.loads(response.read_text())["predictions"]
+    raw = {
+        "age": tf.constant(rows["age"].to_numpy(np.float32)),
+        "job": tf.constant(["astronaut", *rows["job"].iloc[1:]]),
+        "union": tf.constant(rows["union"].to_numpy(np.float32)),
+    }
+    expected = model.predict_labels(raw)
+    assert sorted(served[0]) == sorted(model.output_names_for_labels())
+    for name, values in expected.items():
+        got = [row[name] for row in served]
+        if name == "occupation":
+            assert got == [v.decode() for v in values.numpy()]
+        else:
+            np.testing.assert_allclose(np.array(got, np.float32), values, atol=1e-5)
