@@ -48,14 +48,24 @@ class TableData(MultiTaskData):
         """One split's raw columns as `(x, y)` batches, encoded in the pipeline.
 
         The same batches as `tf_dataset`, but the `TableEncoder` runs in a
-        `tf.data` map on the raw columns instead of on the arrays beforehand.
+        `tf.data` map on each batch of raw columns (gathered by row number)
+        instead of once on the arrays beforehand.
         """
-        dataset = tf.data.Dataset.from_tensor_slices((self.raw[split], self.y[split]))
+        raw = {c: tf.constant(v) for c, v in self.raw[split].items()}
+        labels = {t: tf.constant(v) for t, v in self.y[split].items()}
+        rows = len(self.x[split])
+        order = tf.data.Dataset.range(rows)
         if shuffle:
-            rows = len(self.x[split])
-            dataset = dataset.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size).map(
-            lambda raw, y: (self.encoder(raw), y), num_parallel_calls=tf.data.AUTOTUNE
+            order = order.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
+
+        def encoded_batch(index):
+            def take(values):
+                return {name: tf.gather(v, index) for name, v in values.items()}
+
+            return self.encoder(take(raw)), take(labels)
+
+        dataset = order.batch(batch_size).map(
+            encoded_batch, num_parallel_calls=tf.data.AUTOTUNE
         )
         return dataset.prefetch(tf.data.AUTOTUNE)
 
