@@ -101,7 +101,7 @@ def test_train_writes_every_output(census_run, capsys):
 def test_train_prints_a_table_per_task(tmp_path, capsys):
     code = main(
         ["train", "--config", str(write_config(tmp_path / "c.yaml", TINY))]
-        + ["--output", str(tmp_path / "run"), "--quiet"]
+        + ["--output", str(tmp_path / "run")]
     )
     assert code == 0
     out = capsys.readouterr().out

@@ -344,6 +344,17 @@ def test_physio4_every_stay_with_all_static_descriptors(tmp_path):
     )
 
 
+def test_physio4_counts_the_rows_of_unknown_parameters(tmp_path):
+    stays = {132539 + i: {"Age": 40 + i, "Gender": i % 2} for i in range(10)}
+    _write_physionet_set(tmp_path / "set-a", stays)
+    record = tmp_path / "set-a" / "132539.txt"
+    record.write_text(record.read_text() + "01:00,,3\n01:10,,4\n02:00,Foo,1\n")
+    with pytest.warns(UserWarning) as caught:
+        datasets.load_physio4(tmp_path / "set-a")
+    (message,) = [str(w.message) for w in caught if "unknown" in str(w.message)]
+    assert "ignoring 3 rows of 2 unknown parameter(s): nan (2), Foo (1)" in message
+
+
 def test_physio4_needs_a_path(tmp_path):
     with pytest.raises(MMoEExError, match="PhysioNet"):
         datasets.load_physio4()

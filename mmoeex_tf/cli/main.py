@@ -1,8 +1,9 @@
 """The `mmoeex` command: train, evaluate and inspect multi-task models.
 
     mmoeex train [--config FILE] [options]
+    mmoeex train --data table --data-path FILE --target COLUMN:KIND ... [options]
     mmoeex train --resume DIR
-    mmoeex evaluate MODEL --data NAME [--data-path PATH] [--split test]
+    mmoeex evaluate MODEL --data NAME [--data-path PATH] [--split test|all]
     mmoeex diversity MODEL --data NAME [--data-path PATH] [--output DIR]
     mmoeex export MODEL [--name NAME] [--version N] [--base-dir DIR]
     mmoeex tune [--config FILE] [options] [--tuner random|bayesian|hyperband]
@@ -12,11 +13,16 @@ Each sub-command is a module of `mmoeex_tf.cli` with its `USAGE` lines, an
 `add_command` that adds its parser and the `handle` function that runs it;
 `COMMANDS` lists them. Invalid input (unknown data set, model or config key,
 a missing or malformed file) prints one `error: ...` line to stderr and
-exits with 2.
+exits with 2. TensorFlow's log lines are off (`import mmoeex_tf` silences
+its native start-up lines, `main` its Python absl warnings); set
+`TF_CPP_MIN_LOG_LEVEL=0` to see them.
 """
 
 import argparse
+import os
 import sys
+
+from absl import logging as absl_logging
 
 from mmoeex_tf.cli import diversity, evaluate, export, group, train, tune
 from mmoeex_tf.cli.options import EXIT_INTERRUPTED, EXIT_INVALID, Parser
@@ -56,6 +62,8 @@ def main(argv=None):
         The exit code: 0 on success, 2 for invalid input, 130 when Ctrl-C
         interrupted (after training: the outputs are still written).
     """
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() not in ("0", "1"):
+        absl_logging.set_verbosity(absl_logging.ERROR)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

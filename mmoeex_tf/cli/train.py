@@ -43,7 +43,11 @@ def add_command(commands):
         "saved config (no other run option)",
     )
     parser.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress bar or summary"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar, data summary or metrics table: print the run "
+        "folder only (and warnings)",
     )
     add_run_options(parser, exclude=("targets",))
     parser.add_argument(
@@ -73,7 +77,7 @@ def handle(args):
                 f"{', '.join('--' + key.replace('_', '-') for key in given)}."
             )
         run = runs.resume(args.resume, verbose=verbose)
-    _print_summary(run)
+    _print_summary(run, args.quiet)
     if run.result.interrupted:
         print(
             "interrupted: outputs written with the best weights so far; finish "
@@ -84,7 +88,7 @@ def handle(args):
     return 0
 
 
-def _print_summary(run):
+def _print_summary(run, quiet):
     result = run.result
     if result.best_epoch is None:
         where = "of the initial weights (no epoch finished)"
@@ -93,8 +97,9 @@ def _print_summary(run):
             f"at epoch {result.best_epoch} of {len(result.history)} "
             f"(best validation score {result.best_score:.4f})"
         )
-    print(f"\nTest metrics {where}, {result.seconds:.0f} s of training:")
-    print(runs.format_scores(run.scores["test"]))
+    if not quiet:
+        print(f"\nTest metrics {where}, {result.seconds:.0f} s of training:")
+        print(runs.format_scores(run.scores["test"]))
     print(f"Run folder: {run.folder}")
     skipped = int(result.history["non_finite_steps"].sum())
     if skipped:

@@ -238,11 +238,19 @@ def _inputs(events, record_ids, train_rows):
 
 
 def _warn_unknown_parameters(events):
-    """Warns about parameters that are neither time series nor descriptors."""
-    unknown = set(events["Parameter"].unique()) - {*TIME_SERIES, *STATIC, "RecordID"}
-    if unknown:
+    """Warns about parameters that are neither time series nor descriptors.
+
+    The warning counts the rows of each such parameter (blank: `nan`).
+    """
+    parameters = events["Parameter"]
+    unknown = ~parameters.isin([*TIME_SERIES, *STATIC, "RecordID"])
+    if unknown.any():
+        counts = parameters[unknown].value_counts(dropna=False)
+        listed = ", ".join(f"{name} ({count:,})" for name, count in counts.items())
         warnings.warn(  # stacklevel: the caller of load_physio4
-            f"physio4: ignoring unknown parameters {sorted(unknown)}.", stacklevel=4
+            f"physio4: ignoring {int(unknown.sum()):,} rows of "
+            f"{len(counts)} unknown parameter(s): {listed}.",
+            stacklevel=4,
         )
 
 
