@@ -429,7 +429,10 @@ def test_moleculenet_csv_bad_smiles(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "match"),
-    [("smiles,a\nCCO,2\n", "0, 1 or blank"), ("smile,a\nCCO,1\n", "'smiles'")],
+    [
+        ("smiles,a\nCCO,x\n", "no numeric label column.*'a'"),
+        ("smile,a\nCCO,1\n", "'smiles'"),
+    ],
 )
 def test_moleculenet_csv_bad_files(tmp_path, text, match):
     path = tmp_path / "bad.csv"
@@ -464,7 +467,15 @@ def test_synthetic_is_seeded():
 
 
 def test_load_registry():
-    assert datasets.DATASETS == ("census3", "physio4", "tox21", "toxcast", "synthetic")
+    assert datasets.DATASETS == (
+        "census3",
+        "physio4",
+        "tox21",
+        "toxcast",
+        "moleculenet",
+        "synthetic",
+        "table",
+    )
     assert datasets.load("synthetic", correlation=0.9).info["correlation"] == 0.9
     with pytest.raises(MMoEExError, match="did you mean 'census3'"):
         datasets.load("census")

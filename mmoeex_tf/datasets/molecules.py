@@ -1,5 +1,9 @@
-"""MoleculeNet CSV files (Tox21, ToxCast, ...): Morgan fingerprints, sparse labels."""
+"""MoleculeNet CSV files (Tox21, ToxCast, ESOL, ...): Morgan fingerprints, labels.
 
+Binary and regression labels, missing ones `NaN`; random or scaffold splits.
+"""
+
+import difflib
 import hashlib
 import os
 import pathlib
@@ -9,8 +13,10 @@ import warnings
 import zipfile
 
 import numpy as np
+import pandas as pd
 
 from mmoeex_tf.datasets.base import (
+    SPLITS,
     MultiTaskData,
     existing_path,
     read_csv,
@@ -23,61 +29,71 @@ from mmoeex_tf.tasks import Task
 RADIUS = 2
 NUM_BITS = 1024
 CACHE_VERSION = 1
+#: The ways `load_moleculenet_csv` splits the molecules.
+SPLIT_KINDS = ("random", "scaffold")
 
 
-def load_moleculenet_csv(path, name=None, cache_dir=None):
-    """Loads a MoleculeNet-style CSV: a `smiles` column and binary labels.
+def load_moleculenet_csv(
+    path,
+    name=None,
+    cache_dir=None,
+    smiles_column=None,
+    label_columns=None,
+    split="random",
+):
+    """Loads a MoleculeNet-style CSV: a SMILES column and label columns.
 
     Features: Morgan fingerprints (radius 2, 1,024 bits, RDKit), cached on
-    disk in an `.npz` file keyed by a hash of the file's bytes and the
-    fingerprint parameters. Molecules RDKit cannot parse are dropped with a
-    warning. Every other column is a binary task (0 or 1, blank = missing,
-    `NaN` in the labels); task names are the column names with other
-    characters than letters, digits and underscores replaced by `_`
-    (`label_columns` maps them back). Rows are split 80/10/10 by
-    `numpy.random.default_rng(2021).permutation` of the kept molecules;
-    `info["rows"]` holds each split's data-row numbers in the file
-    (0-based, header excluded).
+    disk in an `.npz` file keyed by a hash of the SMILES and the
+    fingerprint parameters; RDKit cannot run inside a saved model, so
+    fingerprints stay the model's input. Molecules RDKit cannot parse are
+    dropped with a warning that counts them.
+
+    Labels: `label_columns`, or else every numeric column but the SMILES
+    (id and name columns such as DeepChem's `mol_id` are left out; they
+    are listed in `info["ignored_columns"]`). A column of 0, 1 and blanks
+    is a binary task, any other numeric column a regression task (ESOL,
+    FreeSolv, Lipophilicity); blank = missing, `NaN` in the labels. Task
+    names are the column names with other characters than letters, digits
+    and underscores replaced by `_` (`label_columns` maps them back).
+
+    Split 80/10/10: `"random"` by `numpy.random.default_rng(2021)
+    .permutation` of the kept molecules; `"scaffold"` by Bemis-Murcko
+    scaffold (`scaffold_split`), so that no scaffold is in two splits.
+    `info["rows"]` holds each split's data-row numbers in the file (0-based,
+    header excluded).
 
     Args:
         path: The CSV file, plain or compressed (by its suffix).
         name: Name of the data set; defaults to the file name without its
-            suffixes.
+            suffixes (`esol.csv` -> `"esol"`).
         cache_dir: Folder of the fingerprint cache; defaults to
             `$MMOEEX_CACHE`, else `~/.cache/mmoeex_tf`.
+        smiles_column: The column of SMILES; defaults to the column named
+            `smiles` in any case.
+        label_columns: The label columns; defaults to every numeric column
+            but the SMILES.
+        split: `"random"` or `"scaffold"`.
 
     Returns:
         A `MultiTaskData`.
 
     Raises:
-        MMoEExError: if the file is missing or unreadable, has no `smiles`
-            column or no label column, has labels other than 0 and 1, or
-            RDKit is not installed.
+        MMoEExError: if the file is missing or unreadable, has no SMILES
+            column or no label column, a named column is missing or a label
+            column is not numeric (the column is named), `split` is
+            unknown, or RDKit is not installed.
     """
+    if split not in SPLIT_KINDS:
+        raise MMoEExError(f"split must be one of {SPLIT_KINDS}, not {split!r}.")
     path = existing_path(path, "MoleculeNet CSV file")
     name = name or path.name.split(".")[0]
     what = f"{name} file {str(path)!r}"
-    frame = read_csv(path, what, dtype={"smiles": str})
-    if "smiles" not in frame.columns or frame.shape[1] < 2:
-        raise MMoEExError(
-            f"{what} needs a 'smiles' column and at least one label column; "
-            f"found columns {list(frame.columns)[:10]}."
-        )
-    columns = [c for c in frame.columns if c != "smiles"]
-    try:
-        labels = frame[columns].to_numpy(dtype=float, na_value=np.nan)
-    except (TypeError, ValueError) as err:
-        raise MMoEExError(f"{what}: labels must be 0, 1 or blank ({err}).") from err
-    bad = ~(np.isnan(labels) | (labels == 0) | (labels == 1))
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise MMoEExError(
-            f"{what}: labels must be 0, 1 or blank; column {columns[col]!r} "
-            f"has {labels[row, col].item()!r} on line {row + 2}."
-        )
-    valid, fingerprints = _cached_fingerprints(
-        path, frame["smiles"].fillna("").tolist(), cache_dir
-    )
+    frame = read_csv(path, what, dtype=str)
+    smiles_column = _smiles_column(frame, smiles_column, what)
+    columns, labels, ignored = _labels(frame, smiles_column, label_columns, what)
+    smiles = frame[smiles_column].fillna("").tolist()
+    valid, fingerprints = _cached_fingerprints(smiles, cache_dir)
     if not valid.all():
         dropped = np.flatnonzero(~valid)
         warnings.warn(
@@ -88,17 +104,97 @@ def load_moleculenet_csv(path, name=None, cache_dir=None):
         )
     task_names = _task_names(columns)
     kept = np.flatnonzero(valid)
-    rows = split_indices(len(kept), (80, 10))
+    if split == "scaffold":
+        rows = scaffold_split([smiles[i] for i in kept], (80, 10))
+    else:
+        rows = split_indices(len(kept), (80, 10))
     x, y = split_arrays(fingerprints, dict(zip(task_names, labels[kept].T)), rows)
+    tasks = tuple(Task(t, _kind(column)) for t, column in zip(task_names, labels.T))
     return MultiTaskData(
         name,
-        tuple(Task(t, "binary") for t in task_names),
+        tasks,
         x,
         y,
         [f"morgan_{i}" for i in range(NUM_BITS)],
         label_columns=dict(zip(task_names, columns)),
-        info={"rows": {s: kept[r] for s, r in rows.items()}},
+        info={
+            "rows": {s: kept[r] for s, r in rows.items()},
+            "smiles_column": smiles_column,
+            "ignored_columns": ignored,
+            "split": split,
+        },
     )
+
+
+def _smiles_column(frame, given, what):
+    """The SMILES column: `given`, else the one named `smiles` in any case."""
+    if given is None:
+        found = [c for c in frame.columns if str(c).strip().lower() == "smiles"]
+        if found:
+            return found[0]
+        raise MMoEExError(
+            f"{what} has no SMILES column (one named 'smiles'); name it with "
+            f"smiles_column (--smiles-column). Its columns: {_listed(frame.columns)}."
+        )
+    _check_columns(frame, [given], what, "SMILES column")
+    return given
+
+
+def _labels(frame, smiles_column, label_columns, what):
+    """`(columns, float labels (rows, columns), ignored columns)`."""
+    others = [c for c in frame.columns if c != smiles_column]
+    if label_columns is None:
+        numeric = {c: pd.to_numeric(frame[c], errors="coerce") for c in others}
+        columns = [c for c in others if numeric[c].notna().sum() == frame[c].count()]
+        ignored = [c for c in others if c not in columns]
+        if not columns:
+            raise MMoEExError(
+                f"{what} has no numeric label column besides the SMILES column "
+                f"{smiles_column!r}; not numeric: {_listed(ignored)}."
+            )
+    else:
+        columns = list(label_columns)
+        _check_columns(frame, columns, what, "label column")
+        if smiles_column in columns:
+            raise MMoEExError(
+                f"{what}: {smiles_column!r} is the SMILES column, not a label."
+            )
+        ignored = [c for c in others if c not in columns]
+    values = []
+    for column in columns:
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        bad = numbers.isna() & frame[column].notna()
+        if bad.any():
+            line = int(np.flatnonzero(bad.to_numpy())[0])
+            raise MMoEExError(
+                f"{what}: label column {column!r} must hold numbers or blanks; "
+                f"it has {frame[column].iloc[line]!r} on line {line + 2} "
+                f"({int(bad.sum())} such cells)."
+            )
+        values.append(numbers.to_numpy(dtype=float))
+    return columns, np.stack(values, axis=1), ignored
+
+
+def _check_columns(frame, columns, what, role):
+    for column in columns:
+        if column not in frame.columns:
+            close = difflib.get_close_matches(str(column), map(str, frame.columns), 1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise MMoEExError(
+                f"{what} has no {role} {column!r}.{hint} Its columns: "
+                f"{_listed(frame.columns)}."
+            )
+
+
+def _listed(columns, limit=12):
+    columns = [str(c) for c in columns]
+    more = f", ... ({len(columns)} in all)" if len(columns) > limit else ""
+    return ", ".join(repr(c) for c in columns[:limit]) + more
+
+
+def _kind(labels):
+    present = labels[~np.isnan(labels)]
+    return "binary" if np.isin(present, (0.0, 1.0)).all() else "regression"
 
 
 def load_tox21(path, cache_dir=None):
@@ -130,9 +226,9 @@ def _task_names(columns):
     return names
 
 
-def _cached_fingerprints(path, smiles, cache_dir):
+def _cached_fingerprints(smiles, cache_dir):
     """Returns `(parsed mask, fingerprints of the parsed)`, from the cache."""
-    digest = hashlib.sha256(path.read_bytes())
+    digest = hashlib.sha256("\n".join(smiles).encode())
     digest.update(f"morgan-r{RADIUS}-{NUM_BITS}-v{CACHE_VERSION}".encode())
     folder = pathlib.Path(
         cache_dir
@@ -173,13 +269,9 @@ def morgan_fingerprints(smiles):
     Raises:
         MMoEExError: if RDKit is not installed.
     """
-    try:
-        from rdkit import Chem, rdBase
-        from rdkit.Chem import rdFingerprintGenerator
-    except ImportError as err:
-        raise MMoEExError(
-            "Molecule data sets need RDKit for the fingerprints: pip install rdkit"
-        ) from err
+    Chem, rdBase = _rdkit()
+    from rdkit.Chem import rdFingerprintGenerator
+
     generator = rdFingerprintGenerator.GetMorganGenerator(
         radius=RADIUS, fpSize=NUM_BITS
     )
@@ -190,3 +282,62 @@ def morgan_fingerprints(smiles):
     for i, molecule in enumerate(m for m in molecules if m is not None):
         bits[i] = generator.GetFingerprintAsNumPy(molecule)
     return valid, bits
+
+
+def scaffold_split(smiles, fractions):
+    """Splits molecules by Bemis-Murcko scaffold, no scaffold in two splits.
+
+    Molecules are grouped by the SMILES of their Bemis-Murcko scaffold
+    (RDKit's `MurckoScaffold`; acyclic molecules share the empty scaffold).
+    The groups, largest first (ties: the one whose first molecule comes
+    first), go to train while it stays within `fractions[0]` percent of the
+    molecules, then to val within `fractions[1]`, the rest to test, as
+    DeepChem's `ScaffoldSplitter` does. Test thus gets the rarest scaffolds.
+
+    Args:
+        smiles: SMILES strings RDKit can parse.
+        fractions: Train and val shares in percent, e.g. `(80, 10)`.
+
+    Returns:
+        A dict split name -> sorted int64 positions in `smiles`.
+
+    Raises:
+        MMoEExError: if RDKit is not installed.
+    """
+    Chem, rdBase = _rdkit()
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+
+    groups = {}
+    with rdBase.BlockLogs():
+        for index, text in enumerate(smiles):
+            scaffold = MurckoScaffold.MurckoScaffoldSmiles(
+                mol=Chem.MolFromSmiles(text), includeChirality=False
+            )
+            groups.setdefault(scaffold, []).append(index)
+    ordered = sorted(groups.values(), key=lambda rows: (-len(rows), rows[0]))
+    train_end = len(smiles) * fractions[0] / 100
+    val_end = len(smiles) * (fractions[0] + fractions[1]) / 100
+    parts = {name: [] for name in SPLITS}
+    for rows in ordered:
+        if len(parts["train"]) + len(rows) <= train_end:
+            parts["train"] += rows
+        elif len(parts["train"]) + len(parts["val"]) + len(rows) <= val_end:
+            parts["val"] += rows
+        else:
+            parts["test"] += rows
+    return {name: np.sort(np.asarray(rows, np.int64)) for name, rows in parts.items()}
+
+
+def _rdkit():
+    """RDKit's `Chem` and `rdBase` modules.
+
+    Raises:
+        MMoEExError: if RDKit is not installed.
+    """
+    try:
+        from rdkit import Chem, rdBase
+    except ImportError as err:
+        raise MMoEExError(
+            "Molecule data sets need RDKit for the fingerprints: pip install rdkit"
+        ) from err
+    return Chem, rdBase

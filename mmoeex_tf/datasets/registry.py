@@ -3,7 +3,11 @@
 import difflib
 
 from mmoeex_tf.datasets.census import load_census3
-from mmoeex_tf.datasets.molecules import load_tox21, load_toxcast
+from mmoeex_tf.datasets.molecules import (
+    load_moleculenet_csv,
+    load_tox21,
+    load_toxcast,
+)
 from mmoeex_tf.datasets.physionet import load_physio4
 from mmoeex_tf.datasets.synthetic import load_synthetic
 from mmoeex_tf.datasets.table_files import load_table
@@ -14,6 +18,7 @@ _LOADERS = {
     "physio4": load_physio4,
     "tox21": load_tox21,
     "toxcast": load_toxcast,
+    "moleculenet": load_moleculenet_csv,
     "synthetic": load_synthetic,
     "table": load_table,
 }
@@ -25,10 +30,12 @@ def load(name, **kwargs):
 
     Args:
         name: One of `DATASETS`: `"census3"`, `"physio4"`, `"tox21"`,
-            `"toxcast"`, `"synthetic"` or `"table"` (your own file).
+            `"toxcast"`, `"moleculenet"` (any MoleculeNet-style CSV),
+            `"synthetic"` or `"table"` (your own file).
         **kwargs: Passed to the data set's loader (`load_census3`,
-            `load_physio4`, `load_tox21`, `load_toxcast`, `load_synthetic`,
-            `load_table`), e.g. `path=...`.
+            `load_physio4`, `load_tox21`, `load_toxcast`,
+            `load_moleculenet_csv`, `load_synthetic`, `load_table`), e.g.
+            `path=...`.
 
     Returns:
         A `MultiTaskData`.

@@ -7,17 +7,12 @@ overriding the previous one; `RunConfig.from_dict` checks the result.
 
 import dataclasses
 import difflib
-import math
 
-from mmoeex_tf._checks import (
-    ArgumentError,
-    check_integer,
-    check_positive_integer,
-    check_units,
-)
 from mmoeex_tf.datasets import DATASETS
+from mmoeex_tf.datasets.molecules import SPLIT_KINDS
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.assignment import MODES
+from mmoeex_tf.runs import config_values as valid
 from mmoeex_tf.training.non_finite import POLICIES as NON_FINITE
 
 MODELS = ("mmoeex", "mmoe", "shared-bottom", "single-task")
@@ -40,6 +35,10 @@ class RunConfig:
         id_column: Table: a column of row ids, not a feature.
         split_column: Table: a column naming each row's split.
         na_values: Table: further cell values that mean missing.
+        smiles_column: moleculenet: the SMILES column (default: `smiles`).
+        label_columns: moleculenet: the label columns (default: the numeric
+            ones).
+        split: moleculenet: `"random"` or `"scaffold"` split.
         limit_rows: Train on a random subset of this many training rows
             (validation and test stay whole); `None` uses them all.
         model: `"mmoeex"`, `"mmoe"`, `"shared-bottom"` or `"single-task"`.
@@ -111,6 +110,20 @@ class RunConfig:
     )
     na_values: list[str] = dataclasses.field(
         default_factory=list, metadata={"help": "table: missing-value markers"}
+    )
+    smiles_column: str | None = dataclasses.field(
+        default=None, metadata={"help": "moleculenet: SMILES column", "metavar": "C"}
+    )
+    label_columns: list[str] = dataclasses.field(
+        default_factory=list,
+        metadata={
+            "help": "moleculenet: label columns (the numeric ones)",
+            "metavar": "C",
+        },
+    )
+    split: str = dataclasses.field(
+        default="random",
+        metadata={"help": "moleculenet: molecules split", "choices": SPLIT_KINDS},
     )
     limit_rows: int | None = dataclasses.field(
         default=None,
@@ -257,41 +270,48 @@ class RunConfig:
 
     def __post_init__(self):
         checks = {
-            "data": lambda v: _choice(v, DATASETS),
-            "data_path": lambda v: _optional(v, _string),
-            "data_options": _mapping,
-            "limit_rows": lambda v: _optional(v, _positive_int),
-            "model": lambda v: _choice(v, MODELS),
-            "experts": _positive_int,
-            "expert_units": _units,
-            "expert_kind": lambda v: _choice(v, EXPERT_KINDS),
-            "expert_dropout": _rate,
-            "alpha": lambda v: _float(v, "a number in [0, 1]", lambda x: 0 <= x <= 1),
-            "mode": lambda v: _choice(v, MODES),
-            "tower_units": lambda v: _units(v, allow_empty=True),
-            "tower_dropout": _rate,
-            "optimization": lambda v: _choice(v, OPTIMIZATIONS),
-            "maml": _mapping,
-            "learning_rate": lambda v: _float(v, "a positive number", lambda x: x > 0),
-            "lr_schedule": lambda v: _choice(v, LR_SCHEDULES),
-            "warmup_epochs": _natural_int,
-            "early_stopping": lambda v: _optional(v, _positive_int),
-            "standardize_targets": _boolean,
-            "normalize_losses": _boolean,
-            "prior_bias": _boolean,
-            "weight_decay": lambda v: _float(v, "a number >= 0", lambda x: x >= 0),
-            "batch_size": _positive_int,
-            "epochs": _positive_int,
-            "seed": _natural_int,
-            "non_finite": lambda v: _choice(v, NON_FINITE),
-            "steps_per_execution": _positive_int,
-            "jit_compile": _boolean,
-            "output": lambda v: _optional(v, _string),
+            "data": lambda v: valid.choice(v, DATASETS),
+            "data_path": lambda v: valid.optional(v, valid.string),
+            "data_options": valid.mapping,
+            "split": lambda v: valid.choice(v, SPLIT_KINDS),
+            "limit_rows": lambda v: valid.optional(v, valid.positive_int),
+            "model": lambda v: valid.choice(v, MODELS),
+            "experts": valid.positive_int,
+            "expert_units": valid.units,
+            "expert_kind": lambda v: valid.choice(v, EXPERT_KINDS),
+            "expert_dropout": valid.rate,
+            "alpha": lambda v: valid.number(
+                v, "a number in [0, 1]", lambda x: 0 <= x <= 1
+            ),
+            "mode": lambda v: valid.choice(v, MODES),
+            "tower_units": lambda v: valid.units(v, allow_empty=True),
+            "tower_dropout": valid.rate,
+            "optimization": lambda v: valid.choice(v, OPTIMIZATIONS),
+            "maml": valid.mapping,
+            "learning_rate": lambda v: valid.number(
+                v, "a positive number", lambda x: x > 0
+            ),
+            "lr_schedule": lambda v: valid.choice(v, LR_SCHEDULES),
+            "warmup_epochs": valid.natural_int,
+            "early_stopping": lambda v: valid.optional(v, valid.positive_int),
+            "standardize_targets": valid.boolean,
+            "normalize_losses": valid.boolean,
+            "prior_bias": valid.boolean,
+            "weight_decay": lambda v: valid.number(
+                v, "a number >= 0", lambda x: x >= 0
+            ),
+            "batch_size": valid.positive_int,
+            "epochs": valid.positive_int,
+            "seed": valid.natural_int,
+            "non_finite": lambda v: valid.choice(v, NON_FINITE),
+            "steps_per_execution": valid.positive_int,
+            "jit_compile": valid.boolean,
+            "output": lambda v: valid.optional(v, valid.string),
         }
         for name, check in checks.items():
             try:
                 value = check(getattr(self, name))
-            except _Invalid as invalid:
+            except valid.Invalid as invalid:
                 raise MMoEExError(
                     f"Invalid {name}: expected {invalid}, got {getattr(self, name)!r}."
                 ) from None
@@ -324,74 +344,3 @@ class RunConfig:
         for name in ("expert_units", "tower_units"):
             values[name] = list(values[name])
         return values
-
-
-class _Invalid(Exception):
-    """A value failed a check; the message says what was expected."""
-
-
-def _optional(value, check):
-    return None if value is None else check(value)
-
-
-def _boolean(value):
-    if not isinstance(value, bool):
-        raise _Invalid("true or false")
-    return value
-
-
-def _string(value):
-    if not isinstance(value, str) or not value:
-        raise _Invalid("a non-empty string")
-    return value
-
-
-def _choice(value, choices):
-    if value not in choices:
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise _Invalid(f"one of {', '.join(choices)}{hint}")
-    return value
-
-
-def _mapping(value):
-    if not isinstance(value, dict):
-        raise _Invalid("a mapping of keyword arguments")
-    return dict(value)
-
-
-def _from_checks(check, value, **options):
-    """Runs a rule of `mmoeex_tf._checks`, failing with what it expected."""
-    try:
-        return check(value, "value", **options)
-    except ArgumentError as error:
-        raise _Invalid(error.expected) from None
-
-
-def _positive_int(value):
-    return _from_checks(check_positive_integer, value)
-
-
-def _natural_int(value):
-    return _from_checks(check_integer, value, minimum=0)
-
-
-def _float(value, expected, accept):
-    # YAML 1.1 reads `1e-3` (no dot) as a string, so numeric strings count.
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value)
-    except (TypeError, ValueError):
-        raise _Invalid(expected) from None
-    if not (math.isfinite(number) and accept(number)):
-        raise _Invalid(expected)
-    return number
-
-
-def _rate(value):
-    return _float(value, "a rate in [0, 1)", lambda x: 0 <= x < 1)
-
-
-def _units(value, allow_empty=False):
-    return tuple(_from_checks(check_units, value, allow_empty=allow_empty))

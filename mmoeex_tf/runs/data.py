@@ -8,9 +8,14 @@ from mmoeex_tf import datasets
 from mmoeex_tf.datasets.table_model import TableModel
 from mmoeex_tf.datasets.tables import TableData
 from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.runs.config import RunConfig
 
 #: `RunConfig` fields passed to the table loader.
 TABLE_OPTIONS = ("targets", "id_column", "split_column", "na_values")
+#: `RunConfig` fields passed to the MoleculeNet CSV loader.
+MOLECULE_OPTIONS = ("smiles_column", "label_columns", "split")
+#: Data set -> the `RunConfig` fields passed to its loader when set.
+LOADER_OPTIONS = {"table": TABLE_OPTIONS, "moleculenet": MOLECULE_OPTIONS}
 
 
 def load_data(name, path=None, options=None, limit_rows=None, seed=0):
@@ -55,27 +60,36 @@ def load_data(name, path=None, options=None, limit_rows=None, seed=0):
 def load_run_data(config):
     """Loads the data set a `RunConfig` names, with its options and row limit.
 
-    For `data: table`, the config's `targets`, `id_column`, `split_column`
-    and `na_values` go to `mmoeex_tf.datasets.load_table` too.
+    The config's fields in `LOADER_OPTIONS` that differ from their defaults
+    go to the loader too: for `data: table`, `targets`, `id_column`,
+    `split_column` and `na_values` (`mmoeex_tf.datasets.load_table`); for
+    `data: moleculenet`, `smiles_column`, `label_columns` and `split`
+    (`mmoeex_tf.datasets.load_moleculenet_csv`).
 
     Raises:
-        MMoEExError: as `load_data`, or if those table options are set for
-            another data set.
+        MMoEExError: as `load_data`, or if one data set's options are set
+            for another data set.
     """
-    table = {
+    defaults = RunConfig()
+    given = {
         key: getattr(config, key)
-        for key in TABLE_OPTIONS
-        if getattr(config, key) not in (None, [])
+        for keys in LOADER_OPTIONS.values()
+        for key in keys
+        if getattr(config, key) != getattr(defaults, key)
     }
-    if table and config.data != "table":
+    foreign = [key for key in given if key not in LOADER_OPTIONS.get(config.data, ())]
+    if foreign:
+        owner = next(
+            name for name, keys in LOADER_OPTIONS.items() if foreign[0] in keys
+        )
         raise MMoEExError(
-            f"{', '.join(table)} apply to the table data set (data: table), "
+            f"{', '.join(foreign)} apply to the {owner} data set (data: {owner}), "
             f"not {config.data!r}."
         )
     return load_data(
         config.data,
         config.data_path,
-        {**config.data_options, **table},
+        {**config.data_options, **given},
         config.limit_rows,
         config.seed,
     )

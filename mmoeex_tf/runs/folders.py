@@ -67,12 +67,17 @@ def staged_folder(target):
 def new_output_folder(config):
     """Returns the run folder: `config.output` or a fresh default name.
 
-    The default is `runs/<data>-<model>-<YYYYmmdd-HHMMSS>`.
+    The default is `runs/<data>-<model>-<YYYYmmdd-HHMMSS>`, `<data>` the
+    data set's name, or for `moleculenet` its file's name without suffixes
+    (`esol.csv` -> `esol`).
 
     Raises:
         MMoEExError: if the folder exists and is not empty, or is a file.
     """
-    default = f"runs/{config.data}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    data = config.data
+    if data == "moleculenet" and config.data_path:
+        data = pathlib.Path(config.data_path).name.split(".")[0]
+    default = f"runs/{data}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     folder = pathlib.Path(config.output or default)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         hint = (
