@@ -51,6 +51,13 @@ VARIANTS = {
         "warmup_epochs": 1,
         "learning_rate": 3e-3,
     },
+    "wide-cosine-lr3e-3": {
+        "lr_schedule": "cosine",
+        "warmup_epochs": 1,
+        "learning_rate": 3e-3,
+        "expert_units": [32],
+        "tower_units": [32],
+    },
 }
 
 

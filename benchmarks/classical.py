@@ -192,7 +192,7 @@ def classical_baselines(data):
 
 
 def main():
-    from benchmarks.paths import data_path  # noqa: F401 (see reproduce.py)
+    from paths import data_path  # benchmarks/paths.py, beside this script
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", required=True)

@@ -19,6 +19,7 @@ import yaml
 from mmoeex_tf import runs
 from mmoeex_tf.cli import main, options
 from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.runs.config_files import RECIPES, read_config_file
 
 # The module: the package attribute `mmoeex_tf.runs.run` is the function.
 run_module = importlib.import_module("mmoeex_tf.runs.run")
@@ -443,6 +444,26 @@ def test_run_options_parse_lists_booleans_and_numbers(tmp_path):
     config = options.run_config(args)
     assert (config.seed, config.epochs, config.jit_compile) == (1, 2, True)
     assert parser.parse_args(["train"]).__dict__.keys().isdisjoint(options.CONFIG_KEYS)
+
+
+def test_train_starts_from_the_data_set_recipe(tmp_path):
+    parser = cli_main_module().build_parser()
+    recipe = read_config_file(RECIPES / "tox21.yaml")
+
+    def resolve(*argv):
+        return options.run_config(parser.parse_args(["train", *argv]))
+
+    config = resolve("--data", "tox21")
+    assert config.expert_units == tuple(recipe["expert_units"])
+    assert config.epochs == recipe["epochs"] != RunConfig.epochs
+    # options and the config file override the recipe; --no-recipe drops it
+    assert resolve("--data", "tox21", "--epochs", "3").epochs == 3
+    file = write_config(tmp_path / "c.yaml", {"data": "tox21", "epochs": 2})
+    assert resolve("--config", str(file)).epochs == 2
+    assert resolve("--config", str(file)).expert_units == config.expert_units
+    assert resolve("--data", "tox21", "--no-recipe") == RunConfig(data="tox21")
+    # a data set without a recipe trains from the defaults
+    assert resolve("--data", "synthetic") == RunConfig(data="synthetic")
 
 
 def test_a_field_without_metadata_gets_an_option_from_its_name_and_type():

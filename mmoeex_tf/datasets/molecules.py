@@ -49,9 +49,10 @@ def load_moleculenet_csv(
     fingerprints stay the model's input. Molecules RDKit cannot parse are
     dropped with a warning that counts them.
 
-    Labels: `label_columns`, or else every numeric column but the SMILES
-    (id and name columns such as DeepChem's `mol_id` are left out; they
-    are listed in `info["ignored_columns"]`). A column of 0, 1 and blanks
+    Labels: `label_columns`, or else every column but the SMILES whose
+    filled cells are mostly numbers (id and name columns such as
+    DeepChem's `mol_id` are left out; they are listed in
+    `info["ignored_columns"]`). A column of 0, 1 and blanks
     is a binary task, any other numeric column a regression task (ESOL,
     FreeSolv, Lipophilicity); blank = missing, `NaN` in the labels. Task
     names are the column names with other characters than letters, digits
@@ -145,7 +146,10 @@ def _labels(frame, smiles_column, label_columns, what):
     others = [c for c in frame.columns if c != smiles_column]
     if label_columns is None:
         numeric = {c: pd.to_numeric(frame[c], errors="coerce") for c in others}
-        columns = [c for c in others if numeric[c].notna().sum() == frame[c].count()]
+        # A column counts as labels when most of its filled cells are
+        # numbers; a stray text cell in it is then an error, not a reason
+        # to drop the task.
+        columns = [c for c in others if 2 * numeric[c].notna().sum() > frame[c].count()]
         ignored = [c for c in others if c not in columns]
         if not columns:
             raise MMoEExError(

@@ -38,8 +38,7 @@ class MMoEExModel(keras.Model):
     Args:
         tasks: The `Task` specs, in output order.
         experts: An `ExpertStack`; default 8 dense experts of 16 units.
-        alpha: Fraction of experts made exclusive (or excluded), in [0, 1];
-            0 gives MMoE.
+        alpha: Fraction of experts made exclusive (or excluded), in [0, 1]; 0: MMoE.
         num_exclusive: The number of such experts, instead of `alpha`.
         mode: `"exclusivity"` or `"exclusion"`.
         seed: Seed of the expert-to-task assignment.
@@ -315,7 +314,7 @@ class MMoEExModel(keras.Model):
             non_finite: What a training step with a NaN or infinite loss or
                 gradient does: `"skip"` its update and count it (logged as
                 `non_finite_steps`), or also `"stop"` training after it
-                (see `mmoeex_tf.training.non_finite`). It is saved with the model.
+                (see `mmoeex_tf.training.non_finite`). Saved with the model.
             **kwargs: Further `keras.Model.compile` arguments.
         """
         self.non_finite = check_policy(non_finite)
@@ -323,16 +322,19 @@ class MMoEExModel(keras.Model):
         super().compile(optimizer=optimizer, **kwargs)
 
     def get_compile_config(self):
-        """The compile arguments to save, `non_finite` among them."""
+        """The compile arguments, `non_finite` and the optimizer's state."""
         config = super().get_compile_config()
-        if config is not None:
+        if config:  # `{}` for an uncompiled model, which so loads uncompiled
             config["non_finite"] = self.non_finite
+            config["optimizer_built"] = self.optimizer.built
         return config
 
     def compile_from_config(self, config):
-        """Re-compiles a loaded model from its saved compile config."""
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
+        """Re-compiles a loaded model, its optimizer built if it was saved so."""
+        config = keras.saving.deserialize_keras_object(config)
+        optimizer_built = config.pop("optimizer_built", True)
+        self.compile(**config)
+        if self.built and optimizer_built:
             self.optimizer.build(self.trainable_variables)
 
     def fit(
