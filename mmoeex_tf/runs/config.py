@@ -39,6 +39,8 @@ class RunConfig:
         label_columns: moleculenet: the label columns (default: the numeric
             ones).
         split: moleculenet: `"random"` or `"scaffold"` split.
+        outcomes: physio4: the outcomes file of the records (default:
+            the `Outcomes*.txt` file beside them).
         limit_rows: Train on a random subset of this many training rows
             (validation and test stay whole); `None` uses them all.
         model: `"mmoeex"`, `"mmoe"`, `"shared-bottom"` or `"single-task"`.
@@ -50,6 +52,8 @@ class RunConfig:
         expert_dropout: Dropout rate inside the experts.
         alpha: MMoEEx: fraction of experts made exclusive (or excluded).
         mode: MMoEEx: `"exclusivity"` or `"exclusion"`.
+        gate_units: Width of a projection of the input shared by all gates;
+            `None` gives every gate its own weights on the whole input.
         tower_units: Layer widths of every task's tower (may be empty).
         tower_dropout: Dropout rate in the towers.
         optimization: `"joint"` (sum of task losses) or `"maml"`
@@ -125,6 +129,10 @@ class RunConfig:
         default="random",
         metadata={"help": "moleculenet: molecules split", "choices": SPLIT_KINDS},
     )
+    outcomes: str | None = dataclasses.field(
+        default=None,
+        metadata={"help": "physio4: the outcomes file", "metavar": "PATH"},
+    )
     limit_rows: int | None = dataclasses.field(
         default=None,
         metadata={
@@ -166,6 +174,10 @@ class RunConfig:
     mode: str = dataclasses.field(
         default="exclusivity",
         metadata={"help": "MMoEEx mode", "choices": MODES, "metavar": "MODE"},
+    )
+    gate_units: int | None = dataclasses.field(
+        default=None,
+        metadata={"help": "width of an input projection shared by the gates"},
     )
     tower_units: tuple[int, ...] = dataclasses.field(
         default=(16,),
@@ -284,6 +296,8 @@ class RunConfig:
                 v, "a number in [0, 1]", lambda x: 0 <= x <= 1
             ),
             "mode": lambda v: valid.choice(v, MODES),
+            "gate_units": lambda v: valid.optional(v, valid.positive_int),
+            "outcomes": lambda v: valid.optional(v, valid.string),
             "tower_units": lambda v: valid.units(v, allow_empty=True),
             "tower_dropout": valid.rate,
             "optimization": lambda v: valid.choice(v, OPTIMIZATIONS),
