@@ -122,7 +122,7 @@ def test_mean_task_metric_logs_the_mean_over_tasks_on_validation_epochs():
     history = _fit_two_epochs(callbacks)
     for epoch in range(2):
         logs = {key: values[epoch] for key, values in history.items()}
-        assert logs["val_mean_score"] == pytest.approx(validation_score(TASKS, logs))
+        assert np.isfinite(logs["val_mean_score"])  # its value: the next test
         auc = [logs["val_flag_auc"], logs["val_other_auc"]]
         assert logs["val_mean_auc"] == pytest.approx(np.mean(auc))
         losses = [logs[f"val_{task.name}_loss"] for task in TASKS]
@@ -131,6 +131,24 @@ def test_mean_task_metric_logs_the_mean_over_tasks_on_validation_epochs():
         _model().fit(X, Y, epochs=1, verbose=0, callbacks=callbacks).history
     )
     assert not any(key.startswith("val_") for key in without_validation)
+
+
+def test_mean_task_metric_ranks_an_adapted_model_by_skill_and_skips_nan():
+    model = _model().adapt(Y)
+    val_y = {**Y, "flag": np.ones_like(Y["flag"])}  # one class: its AUC is NaN
+    callbacks = [MeanTaskMetric(TASKS), MeanTaskMetric(TASKS, "auc")]
+    history = model.fit(
+        X, Y, validation_data=(X, val_y), epochs=1, verbose=0, callbacks=callbacks
+    ).history
+    logs = {key: values[0] for key, values in history.items()}
+    trivial = model.task_scaling.trivial_scores()
+    assert all(np.isfinite(list(trivial.values())))
+    assert logs["val_mean_score"] == pytest.approx(
+        validation_score(TASKS, logs, trivial)
+    )
+    assert logs["val_mean_score"] != pytest.approx(validation_score(TASKS, logs))
+    assert np.isnan(logs["val_flag_auc"])
+    assert logs["val_mean_auc"] == pytest.approx(logs["val_other_auc"])
 
 
 def test_callbacks_check_arguments_and_report_their_config(tmp_path):

@@ -102,13 +102,16 @@ class DiversityCallback(keras.callbacks.Callback):
 class MeanTaskMetric(keras.callbacks.Callback):
     """Adds the mean over tasks of a validation metric to the epoch logs.
 
-    With `metric=None` it logs `val_mean_score`: the mean of each task's
-    first metric, error metrics (MAE, RMSE, MSE) negated, so that higher is
-    better whatever the tasks' kinds (`mmoeex_tf.analysis.scores.validation_score`,
-    the score that picks the best epoch of `mmoeex train`). With a metric
-    name it logs `val_mean_<metric>`: the plain mean of
-    `val_<task>_<metric>` over the tasks that log that metric (all tasks for
-    `"loss"`). Nothing is logged for an epoch without validation.
+    With `metric=None` it logs `val_mean_score`, the score that picks the
+    best epoch of `mmoeex train` (`mmoeex_tf.analysis.scores.validation_score`):
+    the mean of each task's skill over its trivial predictor when the model
+    knows the trivial scores (`MMoEExModel.adapt`), else of each task's first
+    metric with error metrics (MAE, RMSE, MSE) negated, so that higher is
+    better whatever the tasks' kinds. With a metric name it logs
+    `val_mean_<metric>`: the mean of `val_<task>_<metric>` over the tasks
+    that log that metric (all tasks for `"loss"`) and have a value (a task
+    with one class in the split scores `NaN` and is left out). Nothing is
+    logged for an epoch without validation.
 
     Callbacks later in the list (checkpoints, early stopping, Keras Tuner's)
     and the `History` see the new entry.
@@ -145,10 +148,13 @@ class MeanTaskMetric(keras.callbacks.Callback):
         if logs is None or not any(key.startswith("val_") for key in logs):
             return
         if self.metric is None:
-            logs[self.name] = validation_score(self.tasks, logs)
+            scaling = getattr(self.model, "task_scaling", None)
+            trivial = scaling.trivial_scores() if scaling is not None else None
+            logs[self.name] = validation_score(self.tasks, logs, trivial)
         else:
             values = [float(logs.get(key, math.nan)) for key in self._keys]
-            logs[self.name] = float(np.mean(values))
+            finite = [value for value in values if math.isfinite(value)]
+            logs[self.name] = float(np.mean(finite)) if finite else math.nan
 
     def get_config(self):
         """The tasks (as configs) and the metric."""
