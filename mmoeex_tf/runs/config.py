@@ -16,6 +16,7 @@ from mmoeex_tf.runs import config_values as valid
 from mmoeex_tf.training.non_finite import POLICIES as NON_FINITE
 
 MODELS = ("mmoeex", "mmoe", "shared-bottom", "single-task")
+STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
 EXPERT_KINDS = ("dense", "lstm", "gru", "conv1d")
 OPTIMIZATIONS = ("joint", "maml")
 LR_SCHEDULES = ("constant", "cosine")
@@ -84,6 +85,10 @@ class RunConfig:
             training loop (Keras `steps_per_execution`).
         jit_compile: Compile the steps with XLA. On CPU it trades a longer
             first epoch for faster steps (`benchmarks/RESULTS.md`).
+        strategy: The `tf.distribute` strategy: `"auto"` (the default
+            strategy), `"one-device"`, `"mirrored"` (the local GPUs) or
+            `"multi-worker"` (the workers of `TF_CONFIG` or of a Slurm
+            allocation); `batch_size` is the global batch.
         output: Output folder; `None` means
             `runs/<data>-<model>-<timestamp>`.
     """
@@ -272,6 +277,10 @@ class RunConfig:
     jit_compile: bool = dataclasses.field(
         default=False, metadata={"help": "compile the steps with XLA"}
     )
+    strategy: str = dataclasses.field(
+        default="auto",
+        metadata={"help": "tf.distribute strategy", "choices": STRATEGIES},
+    )
     output: str | None = dataclasses.field(
         default=None,
         metadata={
@@ -320,6 +329,7 @@ class RunConfig:
             "non_finite": lambda v: valid.choice(v, NON_FINITE),
             "steps_per_execution": valid.positive_int,
             "jit_compile": valid.boolean,
+            "strategy": lambda v: valid.choice(v, STRATEGIES),
             "output": lambda v: valid.optional(v, valid.string),
         }
         for name, check in checks.items():
