@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from mmoeex_tf import datasets
-from mmoeex_tf.datasets import molecules
+from mmoeex_tf.datasets import molecules, physionet
 from mmoeex_tf.errors import MMoEExError
 
 CENSUS_FILE = "census_income_kdd/census-income.test.gz"
@@ -200,11 +200,11 @@ def test_shuffled_epochs_depend_on_seed_and_epoch_only(census):
 def test_physio4_shapes_and_split(physio):
     sizes = {"train": 2797, "val": 599, "test": 600}
     assert [t.name for t in physio.tasks] == ["ihm", "los", "decomp", "sofa"]
-    assert len(physio.feature_names) == 79
+    assert len(physio.feature_names) == 82
     ids = physio.info["record_ids"]
     assert len(np.unique(np.concatenate(list(ids.values())))) == 3996
     for split, n in sizes.items():
-        assert physio.x[split].shape == (n, 48, 79)
+        assert physio.x[split].shape == (n, 48, 82)
         assert len(ids[split]) == n
         labels = physio.y[split]
         assert labels["ihm"].shape == labels["sofa"].shape == (n,)
@@ -251,11 +251,12 @@ def test_physio4_inputs_take_the_last_value_of_each_hour(physio):
 
 
 def test_physio4_inputs_standardised_and_carried_forward(physio):
-    train = physio.x["train"].reshape(-1, 79)
+    train = physio.x["train"].reshape(-1, 82)
     assert np.abs(train.mean(axis=0)).max() < 1e-3
     std = train.std(axis=0)
     constant = [physio.feature_names[i] for i in np.flatnonzero(std < 1e-6)]
-    assert constant == ["MechVent", "static_ICUType"]  # MechVent is always 1
+    # MechVent is always 1; the packing has no ICUType: all zeros
+    assert constant == ["MechVent"] + [f"static_ICUType_{i}" for i in (1, 2, 3, 4)]
     assert np.allclose(np.delete(std, np.flatnonzero(std < 1e-6)), 1, atol=2e-3)
     values, masks = physio.x["train"][..., :37], physio.x["train"][..., 37:74]
     unobserved = masks[:, 1:] < masks.reshape(-1, 37).max(axis=0)
@@ -291,68 +292,60 @@ def test_physio4_raw_and_packed_layouts_agree(physio_path, tmp_path):
             np.testing.assert_array_equal(labels, from_raw.y[split][task])
 
 
-def _write_physionet_set(folder, stays):
-    """Writes per-stay RECORDID.txt files and Outcomes-a.txt beside them."""
-    folder.mkdir(parents=True)
-    outcomes = ["RecordID,SAPS-I,SOFA,Length_of_stay,Survival,In-hospital_death"]
-    for record, static in stays.items():
-        lines = ["Time,Parameter,Value", f"00:00,RecordID,{record}"]
-        lines += [f"00:00,{name},{value}" for name, value in static.items()]
-        lines += [f"00:07,HR,{70 + record % 10}", f"05:30,HR,{90 + record % 7}"]
-        lines += ["02:00,Temp,36.6", "47:59,Weight,80.5"]
-        (folder / f"{record}.txt").write_text("\n".join(lines) + "\n")
-        outcomes.append(f"{record},10,{record % 3},5,-1,{record % 2}")
-    (folder.parent / "Outcomes-a.txt").write_text("\n".join(outcomes) + "\n")
-
-
-def test_physio4_every_stay_with_all_static_descriptors(tmp_path):
-    """Every stay has Age, Gender, Height, ICUType and Weight at 00:00 (so the
-    descriptor table needs no reindexing), some Height unknown (-1)."""
-    stays = {
-        132539 + i: {
-            "Age": 40 + 3 * i,
-            "Gender": i % 2,
-            "Height": -1 if i % 3 == 0 else 150 + 2 * i,
-            "ICUType": 1 + i % 4,
-            "Weight": 60.5 + i,
-        }
-        for i in range(20)
-    }
-    _write_physionet_set(tmp_path / "set-a", stays)
-    with pytest.warns(UserWarning, match="never observed"):
-        data = datasets.load_physio4(tmp_path / "set-a")
-    assert sum(len(x) for x in data.x.values()) == len(stays)
-    assert data.x["train"].shape[1:] == (48, 79)
-    records = np.concatenate([data.info["record_ids"][s] for s in data.x])
-    inputs = np.concatenate([data.x[s] for s in data.x])
-    for name in ("Age", "ICUType", "Weight"):
-        column = inputs[:, :, data.feature_names.index(f"static_{name}")]
-        assert (column == column[:, :1]).all()  # the same on every step
-        raw = np.array([stays[r][name] for r in records], dtype=float)
-        slope, _ = np.polyfit(raw, column[:, 0], 1)
-        np.testing.assert_allclose(
-            column[:, 0], np.polyval(np.polyfit(raw, column[:, 0], 1), raw), atol=1e-5
-        )
-        assert slope > 0
-    height = inputs[:, 0, data.feature_names.index("static_Height")]
-    unknown = np.array([stays[r]["Height"] == -1 for r in records])
-    np.testing.assert_allclose(height[unknown], 0.0, atol=1e-5)  # the train mean
-    assert np.isfinite(inputs).all()
-    hr = data.feature_names.index("HR_observed")
-    np.testing.assert_array_equal(
-        np.flatnonzero(inputs[0, :, hr] > inputs[0, :, hr].min()), [0, 5]
+def test_from_long_table_gives_the_physio4_arrays(physio, physio_path, outcomes):
+    """physio4 is `from_long_table` on the events, with the per-step labels as
+    rows at the end of each hour, and the outcomes renamed to the tasks."""
+    events = pd.concat(
+        pd.read_csv(f) for f in sorted(physio_path.glob("set-a.long.part*.csv.gz"))
     )
-
-
-def test_physio4_counts_the_rows_of_unknown_parameters(tmp_path):
-    stays = {132539 + i: {"Age": 40 + i, "Gender": i % 2} for i in range(10)}
-    _write_physionet_set(tmp_path / "set-a", stays)
-    record = tmp_path / "set-a" / "132539.txt"
-    record.write_text(record.read_text() + "01:00,,3\n01:10,,4\n02:00,Foo,1\n")
-    with pytest.warns(UserWarning) as caught:
-        datasets.load_physio4(tmp_path / "set-a")
-    (message,) = [str(w.message) for w in caught if "unknown" in str(w.message)]
-    assert "ignoring 3 rows of 2 unknown parameter(s): nan (2), Foo (1)" in message
+    events = events[events["Parameter"] != "RecordID"]
+    stays = outcomes.loc[np.unique(events["RecordID"])]
+    hours = np.arange(1, 49)
+    remaining = 24 * stays["Length_of_stay"].to_numpy()[:, None] - hours
+    days = np.floor(remaining / 24)  # classes: < 1 day, days 1-7, 8-13, more
+    los = np.where(days < 8, np.maximum(days, 0), np.where(days < 14, 8, 9))
+    los[stays["Length_of_stay"] == -1] = np.nan
+    survival = stays["Survival"].to_numpy()[:, None]
+    decomp = (survival >= 0) & (24 * survival <= hours + 24)
+    rows = {
+        "RecordID": np.repeat(stays.index, 48),
+        "Time": np.tile([f"{h:02d}:00" for h in hours], len(stays)),
+    }
+    labels = [
+        pd.DataFrame({**rows, "Parameter": name, "Value": values.ravel()})
+        for name, values in (("los", los), ("decomp", decomp.astype(float)))
+    ]
+    with pytest.warns(UserWarning, match="ICUType"):
+        data = datasets.from_long_table(
+            pd.concat([events, *labels]),
+            id="RecordID",
+            time="Time",
+            variable="Parameter",
+            value="Value",
+            targets=physionet.TASKS,
+            series=physionet.TIME_SERIES,
+            static=("Age", "Gender", "Height", "ICUType", "Weight"),
+            categorical={"ICUType": (1, 2, 3, 4)},
+            outcomes=outcomes.rename(
+                columns={"In-hospital_death": "ihm", "SOFA": "sofa"}
+            ),
+            na_values=(-1,),
+            steps=48,
+            step="1h",
+            split=(70, 15),
+            seed=2021,
+            name="physio4",
+        )
+    assert data.feature_names == physio.feature_names
+    assert data.info["statistics"] == physio.info["statistics"]
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(
+            data.info["ids"][split], physio.info["record_ids"][split]
+        )
+        np.testing.assert_array_equal(data.x[split], physio.x[split])
+        assert list(data.y[split]) == ["ihm", "los", "decomp", "sofa"]
+        for task, values in physio.y[split].items():
+            np.testing.assert_array_equal(data.y[split][task], values)
 
 
 def test_physio4_needs_a_path(tmp_path):
@@ -364,7 +357,7 @@ def test_physio4_needs_a_path(tmp_path):
 
 def test_physio4_tf_dataset(physio):
     x_spec, y_spec = physio.tf_dataset("test", batch_size=64).element_spec
-    assert x_spec == tf.TensorSpec((None, 48, 79), tf.float32)
+    assert x_spec == tf.TensorSpec((None, 48, 82), tf.float32)
     assert y_spec["los"] == tf.TensorSpec((None, 48), tf.float32)
     assert y_spec["ihm"] == tf.TensorSpec((None,), tf.float32)
 

@@ -176,23 +176,6 @@ def split_indices(num_rows, fractions, seed=SPLIT_SEED):
     return {name: np.sort(part) for name, part in zip(SPLITS, parts)}
 
 
-def standardize(x, train_rows):
-    """Standardises features with the mean and sd of the train rows.
-
-    Args:
-        x: Array whose last axis holds the features.
-        train_rows: Indices (along the first axis) of the train rows.
-
-    Returns:
-        float32 `(x - mean) / sd` per feature; a constant feature (sd 0) is
-        only centred.
-    """
-    train = x[train_rows].reshape(-1, x.shape[-1])
-    mean = train.mean(axis=0)
-    std = train.std(axis=0)
-    return ((x - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
-
-
 def split_arrays(x, labels, rows):
     """Cuts full arrays into the per-split `x` and `y` dicts of `MultiTaskData`.
 

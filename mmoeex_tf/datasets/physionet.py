@@ -1,19 +1,13 @@
 """physio4: PhysioNet/CinC Challenge 2012 ICU stays with four kinds of task."""
 
+import functools
 import io
-import warnings
 
 import numpy as np
 import pandas as pd
 
-from mmoeex_tf.datasets.base import (
-    MultiTaskData,
-    existing_path,
-    read_csv,
-    split_arrays,
-    split_indices,
-    standardize,
-)
+from mmoeex_tf.datasets.base import existing_path, read_csv
+from mmoeex_tf.datasets.long_tables import from_long_table
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.tasks import Task
 
@@ -25,6 +19,8 @@ TIME_SERIES = (
     "TroponinI", "TroponinT", "Urine", "WBC", "Weight", "pH",
 )  # fmt: skip
 STATIC = ("Age", "Gender", "Height", "ICUType", "Weight")
+# ICUType: coronary care, cardiac surgery recovery, medical, surgical.
+ICU_TYPES = (1, 2, 3, 4)
 NUM_STEPS = 48
 # Upper bounds, in hours of remaining stay, of the MIMIC-III benchmark's
 # length-of-stay classes: < 1 day, each whole day 1-7, 8-14 days, > 14 days.
@@ -45,19 +41,40 @@ TASKS = (
     Task("sofa", "regression", pooling="last"),
 )
 DATA_URL = "https://physionet.org/content/challenge-2012/1.0.0/"
+# Outcome column -> the per-stay task it labels.
+SEQUENCE_LABELS = {"In-hospital_death": "ihm", "SOFA": "sofa"}
+# How `from_long_table` reads the events (and the per-step label rows).
+LONG_TABLE = {
+    "id": "RecordID",
+    "time": "Time",
+    "variable": "Parameter",
+    "value": "Value",
+    "targets": TASKS,
+    "series": TIME_SERIES,
+    "static": STATIC,
+    "categorical": {"ICUType": ICU_TYPES},
+    "na_values": (-1.0,),
+    "steps": NUM_STEPS,
+    "step": "1h",
+    "split": (70, 15),
+    "name": "physio4",
+}
 
 
-def load_physio4(path=None):
+def load_physio4(path=None, outcomes=None, statistics=None):
     """Loads physio4: the first 48 h of PhysioNet 2012 ICU stays, four tasks.
 
-    Inputs, `(stays, 48, 79)`: per hour the last value of each of the 37
+    The stays' events become sequences with `from_long_table`. Inputs,
+    `(stays, 48, 82)`: per hour the last value of each of the 37
     time-varying variables (carried forward, else the train mean), an
     observed-this-hour mask per variable, and the static descriptors Age,
-    Gender, Height, ICUType and Weight (the values at 00:00, -1 = unknown,
-    imputed with the train mean) on every step; all standardised with
-    train-split statistics. Step `i` covers hour `[i, i + 1)` (the last
-    one also 48:00), and its per-step labels are those at `t = i + 1` hours
-    after admission, when the step's data are complete.
+    Gender, Height and Weight (the values at 00:00, -1 = unknown, imputed
+    with the train mean) and ICUType one-hot (coronary care, cardiac surgery
+    recovery, medical, surgical; unknown: all zeros) on every step; all
+    standardised with train-split statistics. A value of -1 counts as
+    unknown everywhere. Step `i` covers hour `[i, i + 1)` (the last one also
+    48:00), and its per-step labels are those at `t = i + 1` hours after
+    admission, when the step's data are complete.
 
     Tasks: `ihm` in-hospital death; `los` per step, the remaining stay
     `24 * Length_of_stay - t` hours in the MIMIC-III benchmark's 10 classes
@@ -66,22 +83,29 @@ def load_physio4(path=None):
     (`Survival >= 0` and `24 * Survival - t <= 24`); `sofa` the SOFA score
     (`NaN` where it is -1). Stays are split 70/15/15 by
     `numpy.random.default_rng(2021).permutation` of the sorted RecordIDs;
-    `info["record_ids"]` holds each split's RecordIDs.
+    `info["record_ids"]` holds each split's RecordIDs, `info["statistics"]`
+    the train statistics of the inputs.
 
     Args:
         path: A folder holding the data of PhysioNet/CinC Challenge 2012,
             either the raw layout (one `RECORDID.txt` per stay with a
-            `Time,Parameter,Value` header, and `Outcomes-a.txt` in the
-            folder or beside it) or a packed long table
+            `Time,Parameter,Value` header) or a packed long table
             (`*.long*.csv[.gz]` files with columns
-            `RecordID,Time,Parameter,Value`, and `Outcomes-*.txt`).
+            `RecordID,Time,Parameter,Value`).
+        outcomes: The outcomes file of the stays (columns `RecordID`,
+            `SOFA`, `Length_of_stay`, `Survival`, `In-hospital_death`);
+            default: the `Outcomes*.txt` in the folder or, for the raw
+            layout, beside it (`Outcomes-a.txt` for `set-a`).
+        statistics: `info["statistics"]` of the data a model was trained
+            on: encode these stays with them (e.g. to score that model on
+            another set) instead of with this set's train split.
 
     Returns:
         A `MultiTaskData` named `"physio4"`.
 
     Raises:
         MMoEExError: if `path` is `None` or does not hold the data in either
-            layout, or a file is unreadable.
+            layout, a file is unreadable, or `statistics` are not physio4's.
     """
     if path is None:
         raise MMoEExError(
@@ -93,18 +117,30 @@ def load_physio4(path=None):
     folder = existing_path(path, "physio4 data folder")
     if not folder.is_dir():
         raise MMoEExError(f"physio4: {str(folder)!r} is not a folder.")
-    events, outcomes_file = _read_events(folder)
+    events, default_outcomes = _read_events(folder)
+    events = events[events["Parameter"] != "RecordID"]
     record_ids = np.unique(events["RecordID"].to_numpy())
-    outcomes = _read_outcomes(outcomes_file, record_ids)
-    rows = split_indices(len(record_ids), (70, 15))
-    inputs, names = _inputs(events, record_ids, rows["train"])
-    x, y = split_arrays(inputs, _labels(outcomes), rows)
-    info = {"record_ids": {s: record_ids[r] for s, r in rows.items()}}
-    return MultiTaskData("physio4", TASKS, x, y, names, info=info)
+    if outcomes is None:
+        outcomes = default_outcomes()
+    outcome_rows = _read_outcomes(
+        existing_path(outcomes, "physio4 outcomes file"), record_ids
+    )
+    data = from_long_table(
+        pd.concat([events, _step_labels(outcome_rows)], ignore_index=True),
+        outcomes=outcome_rows.rename(columns=SEQUENCE_LABELS),
+        statistics=statistics,
+        **LONG_TABLE,
+    )
+    data.info["record_ids"] = data.info.pop("ids")
+    return data
 
 
 def _read_events(folder):
-    """Reads every stay's events as one table RecordID,Time,Parameter,Value."""
+    """Reads every stay's events as one table RecordID,Time,Parameter,Value.
+
+    Returns:
+        The events and a function that finds the default outcomes file.
+    """
     packed = sorted(folder.glob("*.long*.csv*"))
     if packed:
         frames = []
@@ -118,7 +154,8 @@ def _read_events(folder):
                 )
             frames.append(frame)
         set_name = packed[0].name.split(".")[0]
-        return pd.concat(frames, ignore_index=True), _outcomes_file([folder], set_name)
+        events = pd.concat(frames, ignore_index=True)
+        return events, functools.partial(_outcomes_file, [folder], set_name)
     records = sorted(p for p in folder.glob("*.txt") if p.stem.isdigit())
     if not records:
         raise MMoEExError(
@@ -144,7 +181,9 @@ def _read_events(folder):
         names=("RecordID",) + EVENT_COLUMNS,
         dtype=EVENT_TYPES,
     )
-    return events, _outcomes_file([folder, folder.parent], folder.name)
+    return events, functools.partial(
+        _outcomes_file, [folder, folder.parent], folder.name
+    )
 
 
 def _outcomes_file(folders, set_name):
@@ -167,7 +206,7 @@ def _outcomes_file(folders, set_name):
 
 
 def _read_outcomes(file, record_ids):
-    """Returns the outcome rows of `record_ids`, in that order."""
+    """Returns the outcome rows of `record_ids`, indexed by RecordID."""
     what = f"physio4 outcomes file {str(file)!r}"
     outcomes = read_csv(file, what, dtype=float)
     absent = [c for c in OUTCOME_COLUMNS if c not in outcomes.columns]
@@ -185,167 +224,28 @@ def _read_outcomes(file, record_ids):
     return outcomes.loc[record_ids]
 
 
-def _minutes(times):
-    """Converts `HH:MM` strings to minutes since admission."""
-    codes, unique = pd.factorize(times)
-    parts = pd.Series(unique).str.extract(r"^\s*(\d+):(\d\d)\s*$").astype(float)
-    bad = parts[0].isna().to_numpy()
-    if bad.any() or (codes < 0).any():
-        example = unique[bad][0] if bad.any() else "an empty value"
-        raise MMoEExError(
-            f"physio4: times must be HH:MM since admission, found {example!r}."
-        )
-    return (parts[0] * 60 + parts[1]).to_numpy()[codes]
+def _step_labels(outcomes):
+    """The per-step labels `los` and `decomp` as rows of the long table.
 
-
-def _train_means(values, train_rows, names):
-    """Per-column means of the known (not NaN) train values; 0 if none."""
-    train = values[train_rows].reshape(-1, values.shape[-1])
-    known = ~np.isnan(train)
-    counts = known.sum(axis=0)
-    never = [n for n, c in zip(names, counts) if c == 0]
-    if never:
-        warnings.warn(  # stacklevel: the caller of load_physio4
-            f"physio4: {never} never observed in the train split; imputed as "
-            "0 (a constant feature).",
-            stacklevel=5,
-        )
-    return np.where(known, train, 0.0).sum(axis=0) / np.maximum(counts, 1)
-
-
-def _inputs(events, record_ids, train_rows):
-    """Builds the `(stays, 48, features)` inputs and the feature names.
-
-    Per step: the carried-forward time series, their observed masks and the
-    static descriptors, standardised with train statistics.
+    Each stay gets one row per task at `t` = 01:00, ..., 48:00, the end of
+    step `t - 1`; an unknown `los` is `NaN`.
     """
-    _warn_unknown_parameters(events)
-    frame = _event_frame(events, record_ids)
-    descriptor = _is_descriptor(frame)
-    num_stays = len(record_ids)
-    static = _static_descriptors(frame[descriptor], num_stays, train_rows)
-    values = _hourly_values(frame[~descriptor], num_stays)
-    filled, observed = _carry_forward(values, train_rows)
-    inputs = np.concatenate(
-        [
-            filled,
-            observed.astype(float),
-            np.repeat(static[:, None, :], NUM_STEPS, axis=1),
-        ],
-        axis=-1,
-    )
-    return standardize(inputs, train_rows), _feature_names()
-
-
-def _warn_unknown_parameters(events):
-    """Warns about parameters that are neither time series nor descriptors.
-
-    The warning counts the rows of each such parameter (blank: `nan`).
-    """
-    parameters = events["Parameter"]
-    unknown = ~parameters.isin([*TIME_SERIES, *STATIC, "RecordID"])
-    if unknown.any():
-        counts = parameters[unknown].value_counts(dropna=False)
-        listed = ", ".join(f"{name} ({count:,})" for name, count in counts.items())
-        warnings.warn(  # stacklevel: the caller of load_physio4
-            f"physio4: ignoring {int(unknown.sum()):,} rows of "
-            f"{len(counts)} unknown parameter(s): {listed}.",
-            stacklevel=4,
-        )
-
-
-def _event_frame(events, record_ids):
-    """The known values of the first 48 h: stay row, minutes, parameter, value.
-
-    Sorted by stay and time, ties in file order.
-    """
-    minutes = _minutes(events["Time"])
-    frame = pd.DataFrame(
-        {
-            "stay": np.searchsorted(record_ids, events["RecordID"].to_numpy()),
-            "minutes": minutes,
-            "parameter": events["Parameter"].to_numpy(),
-            "value": events["Value"].to_numpy(),
-        }
-    )
-    frame = frame[(minutes <= 60 * NUM_STEPS) & frame["value"].notna()]
-    return frame.sort_values(["stay", "minutes"], kind="stable")
-
-
-def _is_descriptor(frame):
-    """Rows holding a static descriptor: its first value at 00:00."""
-    return (
-        frame["parameter"].isin(STATIC)
-        & (frame["minutes"] == 0)
-        & ~frame.duplicated(["stay", "parameter"])
-    )
-
-
-def _static_descriptors(descriptors, num_stays, train_rows):
-    """The `(stays, 5)` descriptors; unknown ones (-1 or absent) as train means."""
-    static = (
-        descriptors.pivot(index="stay", columns="parameter", values="value")
-        .reindex(index=range(num_stays), columns=list(STATIC))
-        # A copy: without reindexing, pandas may hand out a read-only view.
-        .to_numpy(dtype=float, copy=True)
-    )
-    static[static == -1] = np.nan
-    return np.where(np.isnan(static), _train_means(static, train_rows, STATIC), static)
-
-
-def _hourly_values(frame, num_stays):
-    """The `(stays, 48, 37)` last value of each time series per hour, else NaN.
-
-    Step `i` holds hour `[i, i + 1)`; the last step also 48:00.
-    """
-    series = frame[frame["parameter"].isin(TIME_SERIES)]
-    series = series.assign(
-        step=np.minimum(series["minutes"].to_numpy() // 60, NUM_STEPS - 1).astype(int),
-        variable=pd.Categorical(series["parameter"], categories=TIME_SERIES).codes,
-    ).drop_duplicates(["stay", "step", "variable"], keep="last")
-    values = np.full((num_stays, NUM_STEPS, len(TIME_SERIES)), np.nan)
-    cells = tuple(series[c].to_numpy() for c in ("stay", "step", "variable"))
-    values[cells] = series["value"].to_numpy()
-    return values
-
-
-def _carry_forward(values, train_rows):
-    """Fills each gap with the last value seen, before any with the train mean.
-
-    Returns:
-        The filled values and the observed-this-step mask, both shaped like
-        `values`.
-    """
-    observed = ~np.isnan(values)
-    last_seen = np.maximum.accumulate(
-        np.where(observed, np.arange(NUM_STEPS)[:, None], -1), axis=1
-    )
-    carried = np.take_along_axis(values, np.maximum(last_seen, 0), axis=1)
-    means = _train_means(values, train_rows, TIME_SERIES)
-    return np.where(last_seen >= 0, carried, means), observed
-
-
-def _feature_names():
-    """Names of the 79 input features, in their order."""
-    return [
-        *TIME_SERIES,
-        *(f"{v}_observed" for v in TIME_SERIES),
-        *(f"static_{s}" for s in STATIC),
-    ]
-
-
-def _labels(outcomes):
-    """Builds the four tasks' labels from the outcome rows."""
     hours = np.arange(1, NUM_STEPS + 1, dtype=float)
-    known = outcomes.replace(-1.0, np.nan)
-    remaining = 24.0 * known["Length_of_stay"].to_numpy()[:, None] - hours
+    remaining = 24.0 * outcomes["Length_of_stay"].replace(-1.0, np.nan).to_numpy()
+    remaining = remaining[:, None] - hours
     los = np.searchsorted(LOS_EDGES, remaining, side="right").astype(float)
     los[np.isnan(remaining)] = np.nan
     survival = outcomes["Survival"].to_numpy()[:, None]
-    decomp = (survival >= 0) & (24.0 * survival - hours <= 24.0)
-    return {
-        "ihm": known["In-hospital_death"].to_numpy(),
-        "los": los,
-        "decomp": decomp.astype(float),
-        "sofa": known["SOFA"].to_numpy(),
-    }
+    decomp = ((survival >= 0) & (24.0 * survival - hours <= 24.0)).astype(float)
+    times = [f"{hour:02d}:00" for hour in range(1, NUM_STEPS + 1)]
+    return pd.concat(
+        pd.DataFrame(
+            {
+                "RecordID": np.repeat(outcomes.index.to_numpy(), NUM_STEPS),
+                "Time": np.tile(times, len(outcomes)),
+                "Parameter": task,
+                "Value": labels.ravel(),
+            }
+        )
+        for task, labels in (("los", los), ("decomp", decomp))
+    )

@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 
 from mmoeex_tf import datasets
+from mmoeex_tf.datasets.sequence_model import SequenceModel
 from mmoeex_tf.datasets.table_model import TableModel
 from mmoeex_tf.datasets.tables import TableData
 from mmoeex_tf.errors import MMoEExError
@@ -14,8 +15,14 @@ from mmoeex_tf.runs.config import RunConfig
 TABLE_OPTIONS = ("targets", "id_column", "split_column", "na_values")
 #: `RunConfig` fields passed to the MoleculeNet CSV loader.
 MOLECULE_OPTIONS = ("smiles_column", "label_columns", "split")
+#: `RunConfig` fields passed to the physio4 loader.
+PHYSIO_OPTIONS = ("outcomes",)
 #: Data set -> the `RunConfig` fields passed to its loader when set.
-LOADER_OPTIONS = {"table": TABLE_OPTIONS, "moleculenet": MOLECULE_OPTIONS}
+LOADER_OPTIONS = {
+    "table": TABLE_OPTIONS,
+    "moleculenet": MOLECULE_OPTIONS,
+    "physio4": PHYSIO_OPTIONS,
+}
 
 
 def load_data(name, path=None, options=None, limit_rows=None, seed=0):
@@ -42,7 +49,8 @@ def load_data(name, path=None, options=None, limit_rows=None, seed=0):
         data = datasets.load(name, **kwargs)
     except TypeError as err:  # the loader's signature rejected the arguments
         raise MMoEExError(
-            f"Data set {name!r} cannot be loaded with arguments {kwargs}: {err} "
+            f"Data set {name!r} cannot be loaded with the arguments "
+            f"{sorted(kwargs)}: {err} "
             "(data_path / --data-path gives the data's file or folder)."
         ) from err
     if limit_rows is None or limit_rows >= len(data.x["train"]):
@@ -64,7 +72,8 @@ def load_run_data(config):
     go to the loader too: for `data: table`, `targets`, `id_column`,
     `split_column` and `na_values` (`mmoeex_tf.datasets.load_table`); for
     `data: moleculenet`, `smiles_column`, `label_columns` and `split`
-    (`mmoeex_tf.datasets.load_moleculenet_csv`).
+    (`mmoeex_tf.datasets.load_moleculenet_csv`); for `data: physio4`,
+    `outcomes` (`mmoeex_tf.datasets.load_physio4`).
 
     Raises:
         MMoEExError: as `load_data`, or if one data set's options are set
@@ -104,8 +113,27 @@ def model_to_save(model, data):
 
     Returns:
         For a table (`TableData`), a `TableModel` taking raw rows, with the
-        table's encoder and target labels; else `model` itself.
+        table's encoder and target labels; for sequences with input
+        statistics (`info["statistics"]`, as from `from_long_table`), a
+        `SequenceModel` carrying them; else `model` itself.
     """
     if isinstance(data, TableData) and not isinstance(model, TableModel):
         return TableModel.from_model(model, data.encoder, data.targets)
+    if "statistics" in data.info and not isinstance(model, SequenceModel):
+        return SequenceModel.from_model(model, data.info["statistics"])
     return model
+
+
+def saved_data_options(model):
+    """Loader arguments that encode new data as a saved model's training data.
+
+    Args:
+        model: A loaded `MMoEExModel`.
+
+    Returns:
+        `{"statistics": ...}` for a `SequenceModel` (pass them to
+        `load_data`'s `options`, e.g. for `load_physio4`), else `{}`.
+    """
+    if isinstance(model, SequenceModel):
+        return {"statistics": model.statistics}
+    return {}
