@@ -221,6 +221,7 @@ def test_unknown_variables_are_counted():
 
 
 BAD_INPUT = [  # (cells of row 1 changed, arguments, error)
+    ({"id": 5}, {}, r"column 'id' mixes kinds of ids"),
     ({"time": "12h30"}, {}, r"column 'time' must hold times .* '12h30' in 1 row"),
     ({"value": "high"}, {}, r"column 'value' must hold numbers, found 'high'"),
     ({}, {"step": "often"}, r"step 'often' is not a duration"),

@@ -112,7 +112,8 @@ def from_long_table(
         `mean` and `std` of the standardisation).
 
     Raises:
-        MMoEExError: if a column is missing or malformed, a time cannot be
+        MMoEExError: if a column is missing or malformed (ids of different
+            kinds, values that are not numbers), a time cannot be
             read, a target has no labels, an id has no outcome row, or
             `statistics` are for other features.
     """
@@ -121,7 +122,10 @@ def from_long_table(
     categorical = dict(categorical or {})
     _check_columns(frame, (id, time, variable, value), f"{name}: the long table")
     step_length = step_seconds(step, name)
-    ids = np.unique(frame[id].dropna().to_numpy())
+    try:
+        ids = np.unique(frame[id].dropna().to_numpy())
+    except TypeError as err:  # e.g. numbers and strings
+        raise MMoEExError(f"{name}: column {id!r} mixes kinds of ids: {err}") from err
     if series is None:
         names = set(frame[variable].dropna().unique())
         series = sorted(names - set(static) - set(per_step), key=str)
