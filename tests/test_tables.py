@@ -82,7 +82,13 @@ def test_from_dataframe_encodes_every_column_kind_and_keeps_missing_labels():
         "hours_per_week": "regression",
     }
     assert data.label_columns["hours_per_week"] == "hours per week"
-    assert data.targets["income"] == {"positive": ">50K", "chosen": True}
+    assert data.targets["income"] == {
+        "column": "income",
+        "positive": ">50K",
+        "negative": "<=50K",
+        "chosen": True,
+    }
+    assert data.targets["hours_per_week"] == {"column": "hours per week"}
     assert data.targets["occupation"]["classes"] == ["craft", "sales", "tech"]
     assert data.targets["tags"]["classes"] == ["blue", "green", "red"]
     # Spaces stripped, `?` a missing value, numbers with a missing indicator.
@@ -132,7 +138,9 @@ def test_a_split_column_and_the_positive_value_are_honoured():
         split="part",
     )
     assert [len(data.x[s]) for s in ("train", "val", "test")] == [168, 24, 48]
-    assert data.targets["income"] == {"positive": "<=50K", "chosen": False}
+    assert data.targets["income"]["positive"] == "<=50K"
+    assert data.targets["income"]["negative"] == ">50K"
+    assert data.targets["income"]["chosen"] is False
     assert "part" not in str(data.feature_names)
 
 
@@ -323,3 +331,130 @@ def test_exported_table_model_answers_raw_rows_without_mmoeex_tf(table_run, tmp_
             assert got == [v.decode() for v in values.numpy()]
         else:
             np.testing.assert_allclose(np.array(got, np.float32), values, atol=1e-5)
+
+
+def new_rows():
+    """Rows the model never saw: older people, two occupations, one income."""
+    frame = make_frame(rows=40, seed=2)
+    frame["age"] += 30
+    frame["occupation"] = np.where(frame.index % 2, "tech", "sales")
+    frame["income"] = "<=50K"
+    return frame
+
+
+def raw_columns(frame):
+    """The model's inputs from a frame, by hand: `?` and spaces as it cleans them."""
+    return {
+        "age": tf.constant(frame["age"].to_numpy(np.float32)),
+        "job": tf.constant(frame["job"].to_numpy(str)),
+        "union": tf.constant(frame["union"].to_numpy(np.float32)),
+    }
+
+
+def test_a_new_table_is_read_with_the_model_encoder_and_labels(table_run):
+    folder, _ = table_run
+    model = keras.saving.load_model(folder / "model.keras")
+    frame = new_rows()
+    data = from_dataframe(frame, **model.table_options(), id_columns=["person"])
+    rows = np.concatenate([data.info["rows"][s] for s in ("train", "val", "test")])
+    x = np.concatenate([data.x[s] for s in ("train", "val", "test")])
+    expected = model.encoder(raw_columns(frame.iloc[rows]))
+    np.testing.assert_allclose(x, expected, atol=1e-6)
+    assert abs(x[:, 0].mean()) > 1  # the training mean, not the new rows'
+    occupation = np.concatenate([data.y[s]["occupation"] for s in data.y])
+    classes = model.targets["occupation"]["classes"]
+    np.testing.assert_array_equal(
+        occupation, [classes.index(v) for v in frame["occupation"].iloc[rows]]
+    )
+    income = np.concatenate([data.y[s]["income"] for s in data.y])
+    np.testing.assert_array_equal(income, np.zeros(40))
+    frame.loc[3, "occupation"] = "pilot"
+    with pytest.raises(MMoEExError, match="'occupation' has values the model does"):
+        from_dataframe(frame, **model.table_options())
+
+
+def test_evaluate_and_predict_a_new_table_file(table_run, tmp_path, capsys):
+    folder, _ = table_run
+    model_file = str(folder / "model.keras")
+    frame = new_rows()
+    path = tmp_path / "new.csv"
+    frame.to_csv(path, index=False)
+    args = ["--data", "table", "--data-path", str(path)]
+    assert main(["evaluate", model_file, *args, "--split", "all"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"new all metrics of {model_file}:")
+    assert "income" in out and "hours_per_week" in out
+    # Predictions need no target column, keep the id column and file order.
+    frame.drop(columns=list(TARGETS)).to_csv(path, index=False)
+    output = tmp_path / "predictions.csv"
+    predict = ["predict", model_file, *args, "--id-column", "person"]
+    assert main([*predict, "--output", str(output)]) == 0
+    got = pd.read_csv(output, keep_default_na=False)
+    model = keras.saving.load_model(model_file)
+    expected = model.predict_labels(raw_columns(frame))
+    classes = model.targets["occupation"]["classes"]
+    assert list(got.columns) == [
+        "person",
+        "income",
+        "income_probability",
+        "occupation",
+        *(f"occupation={c}" for c in classes),
+        "tags",
+        "tags=blue",
+        "tags=green",
+        "tags=red",
+        "hours_per_week",
+    ]
+    assert list(got["person"]) == list(frame["person"])
+    probability = expected["income"].numpy()
+    np.testing.assert_allclose(got["income_probability"], probability, atol=1e-6)
+    assert list(got["income"]) == [">50K" if p >= 0.5 else "<=50K" for p in probability]
+    assert list(got["occupation"]) == [
+        v.decode() for v in expected["occupation"].numpy()
+    ]
+    np.testing.assert_allclose(
+        got[[f"occupation={c}" for c in classes]],
+        expected["occupation_probabilities"],
+        atol=1e-6,
+    )
+    tags = expected["tags"].numpy()
+    np.testing.assert_allclose(
+        got[["tags=blue", "tags=green", "tags=red"]], tags, atol=1e-6
+    )
+    assert list(got["tags"]) == [
+        "|".join(c for c, p in zip(("blue", "green", "red"), row) if p >= 0.5)
+        for row in tags
+    ]
+    np.testing.assert_allclose(
+        got["hours_per_week"], expected["hours_per_week"], rtol=1e-5
+    )
+
+
+def test_integer_categories_use_an_integer_lookup():
+    frame = make_frame()
+    frame["code"] = np.arange(len(frame)) % 3 * 10 - 10  # -10, 0, 10
+    data = table(frame, categorical=["code"])
+    column = next(c for c in data.encoder.columns if c["name"] == "code")
+    assert column["kind"] == "integer" and sorted(column["vocabulary"]) == [-10, 0, 10]
+    vocabulary = column["vocabulary"]  # by frequency in the train split
+    codes = [n for n in data.feature_names if n.startswith("code=")]
+    assert codes == ["code=[UNK]", *(f"code={v}" for v in vocabulary)]
+    assert data.encoder.input_specs()["code"].dtype == tf.int64
+    start = data.feature_names.index("code=[UNK]")
+    one_hot = data.x["train"][:, start : start + 4]
+    rows = data.info["rows"]["train"]
+    expected = np.eye(4)[[1 + vocabulary.index(v) for v in frame["code"][rows]]]
+    np.testing.assert_array_equal(one_hot, expected)
+    new = frame.copy()
+    new["code"] = new["code"].astype(float)
+    new.loc[:2, "code"] = [20, np.nan, 0.5]  # unseen, missing, not whole
+    with pytest.warns(UserWarning, match="'code': 3 value.*out-of-vocabulary"):
+        again = table(new, encoder=data.encoder)
+    assert again.info["unseen"] == {"code": 3}
+    rows = np.concatenate([again.info["rows"][s] for s in ("train", "val", "test")])
+    x = np.concatenate([again.x[s] for s in ("train", "val", "test")])
+    assert (x[np.isin(rows, range(3)), start] == 1).all()
+    # With a gap in the training rows the column is read as strings.
+    frame.loc[5, "code"] = np.nan
+    gappy = table(frame, categorical=["code"])
+    assert "code=(missing)" in gappy.feature_names

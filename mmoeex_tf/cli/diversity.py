@@ -2,8 +2,6 @@
 
 import pathlib
 
-from mmoeex_tf import runs
-from mmoeex_tf.analysis.diversity import diversity_report
 from mmoeex_tf.cli.options import add_model_and_data, load_model_and_data
 
 USAGE = ("mmoeex diversity MODEL --data NAME [--data-path PATH] [--output DIR]",)
@@ -30,6 +28,9 @@ def add_command(commands):
 
 def handle(args):
     """Runs `mmoeex diversity`; returns the exit code."""
+    from mmoeex_tf.analysis.diversity import diversity_report
+    from mmoeex_tf.runs.folders import staged_folder
+
     model, data = load_model_and_data(args)
     report = diversity_report(model, data.x[args.split], args.batch_size)
     print(f"Diversity score on {data.name} {args.split}: {report.score:.4f}")
@@ -38,7 +39,7 @@ def handle(args):
     print("\nMean gate weight per task and expert:")
     print(report.usage.to_string(float_format="{:.3f}".format))
     folder = pathlib.Path(args.output or pathlib.Path(args.model_file).parent)
-    with runs.staged_folder(folder) as staging:
+    with staged_folder(folder) as staging:
         report.distances.to_csv(staging / "distance_matrix.csv")
         report.usage.to_csv(staging / "gate_usage.csv")
         report.plot(

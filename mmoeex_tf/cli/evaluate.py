@@ -1,6 +1,5 @@
 """`mmoeex evaluate`: the Keras metrics of a saved model on one split or all."""
 
-from mmoeex_tf import runs
 from mmoeex_tf.cli.options import add_model_and_data, load_model_and_data
 
 USAGE = ("mmoeex evaluate MODEL --data NAME [--data-path PATH] [--split test|all]",)
@@ -16,7 +15,10 @@ def add_command(commands):
             "rows: each task's loss and metrics, as in the run folder's "
             "metrics.json, and their means over tasks. A metric that the "
             "split's labels leave undefined (one class only, or no label) is "
-            "nan and left out of the mean."
+            "nan and left out of the mean. A model trained on a table reads "
+            "a new table file with its own encoder and target labels (never "
+            "with the new file's statistics); give --target, --id-column, "
+            "--split-column or --na-values only where the file differs."
         ),
     )
     add_model_and_data(parser, all_rows=True)
@@ -25,6 +27,8 @@ def add_command(commands):
 
 def handle(args):
     """Runs `mmoeex evaluate`; returns the exit code."""
+    from mmoeex_tf import runs
+
     model, data = load_model_and_data(args)
     scores = runs.score_split(model, data, args.split, args.batch_size)
     print(f"{data.name} {args.split} metrics of {args.model_file}:")

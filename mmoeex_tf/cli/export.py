@@ -1,8 +1,5 @@
 """`mmoeex export`: a saved `.keras` model to a TF Serving SavedModel."""
 
-from mmoeex_tf import runs
-from mmoeex_tf.integrations.export import describe_signatures, export_saved_model
-
 USAGE = ("mmoeex export MODEL [--name NAME] [--version N] [--base-dir DIR]",)
 
 
@@ -56,7 +53,10 @@ def handle(args):
         MMoEExError: if the model file is not a saved `MMoEExModel` or the
             version cannot be written.
     """
-    model = runs.load_saved_model(args.model_file)
+    from mmoeex_tf.integrations.export import describe_signatures, export_saved_model
+    from mmoeex_tf.runs.folders import load_saved_model
+
+    model = load_saved_model(args.model_file)
     path = export_saved_model(
         model,
         args.name or model.name,

@@ -3,9 +3,7 @@
 import dataclasses
 import time
 
-from mmoeex_tf import runs
 from mmoeex_tf.cli.options import add_config_option, add_run_options, run_config
-from mmoeex_tf.runs import grouping_report
 
 USAGE = ("mmoeex group [--config FILE] [options] [--groups N ...] [--single-task]",)
 
@@ -42,6 +40,9 @@ def add_command(commands):
 
 def handle(args):
     """Runs `mmoeex group`; returns the exit code."""
+    from mmoeex_tf import runs
+    from mmoeex_tf.runs import grouping_report
+
     config = run_config(args)
     default = f"runs/{config.data}-group-{time.strftime('%Y%m%d-%H%M%S')}"
     folder = runs.new_output_folder(

@@ -4,6 +4,7 @@
     mmoeex train --data table --data-path FILE --target COLUMN:KIND ... [options]
     mmoeex train --resume DIR
     mmoeex evaluate MODEL --data NAME [--data-path PATH] [--split test|all]
+    mmoeex predict MODEL --data NAME [--data-path PATH] --output CSV [--split S]
     mmoeex diversity MODEL --data NAME [--data-path PATH] [--output DIR]
     mmoeex export MODEL [--name NAME] [--version N] [--base-dir DIR]
     mmoeex tune [--config FILE] [options] [--tuner random|bayesian|hyperband]
@@ -11,8 +12,12 @@
 
 Each sub-command is a module of `mmoeex_tf.cli` with its `USAGE` lines, an
 `add_command` that adds its parser and the `handle` function that runs it;
-`COMMANDS` lists them. Invalid input (unknown data set, model or config key,
-a missing or malformed file) prints one `error: ...` line to stderr and
+`COMMANDS` lists them; a handler imports the model code it runs, so that
+`--help` and argument errors answer without loading TensorFlow. The
+commands that read a saved model's data take the data options of `train`
+(`--target`, `--id-column`, `--na-values`, `--smiles-column`, ...); a model
+trained on a table brings its own. Invalid input (unknown data set, model
+or config key, a missing or malformed file) prints one `error: ...` line to stderr and
 exits with 2. TensorFlow's log lines are off (`import mmoeex_tf` silences
 its native start-up lines, `main` its Python absl warnings); set
 `TF_CPP_MIN_LOG_LEVEL=0` to see them.
@@ -24,11 +29,11 @@ import sys
 
 from absl import logging as absl_logging
 
-from mmoeex_tf.cli import diversity, evaluate, export, group, train, tune
+from mmoeex_tf.cli import diversity, evaluate, export, group, predict, train, tune
 from mmoeex_tf.cli.options import EXIT_INTERRUPTED, EXIT_INVALID, Parser
 from mmoeex_tf.errors import MMoEExError
 
-COMMANDS = (train, evaluate, diversity, export, tune, group)
+COMMANDS = (train, evaluate, predict, diversity, export, tune, group)
 
 
 def usage_lines():

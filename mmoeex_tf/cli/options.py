@@ -10,6 +10,10 @@ set). The value type comes from the field's type: `int`, `float` or `str`;
 (such fields are set in the config file only). A field without metadata
 gets a help text made from its name, so new `RunConfig` fields become
 options without an edit here.
+
+Building the parser imports no model code: the data set names are the
+choices of `RunConfig.data`, and each sub-command imports what it runs in
+its handler.
 """
 
 import argparse
@@ -17,17 +21,28 @@ import dataclasses
 import types
 import typing
 
-from mmoeex_tf import runs
-from mmoeex_tf.datasets import DATASETS
 from mmoeex_tf.datasets.base import SPLITS
+from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.runs.config import RunConfig
-from mmoeex_tf.runs.config_files import read_config_file, recipe_values
 from mmoeex_tf.runs.report import ALL_ROWS
 
 EXIT_INVALID = 2
 EXIT_INTERRUPTED = 130
 
 CONFIG_KEYS = tuple(field.name for field in dataclasses.fields(RunConfig))
+FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
+#: The data set names (`mmoeex_tf.datasets.DATASETS`).
+DATASETS = FIELDS["data"].metadata["choices"]
+#: Options of `add_model_and_data` that go to the data set's loader: the
+#: `RunConfig` field (giving the help and metavar) -> the flag.
+DATA_OPTIONS = {
+    "targets": "--target",
+    "id_column": "--id-column",
+    "split_column": "--split-column",
+    "na_values": "--na-values",
+    "smiles_column": "--smiles-column",
+    "label_columns": "--label-columns",
+}
 METAVARS = {int: "N", float: "X", str: "VALUE"}
 
 
@@ -170,6 +185,8 @@ def run_config(args):
     The defaults, the data set's recipe (unless `--no-recipe`), the config
     file, the command-line options.
     """
+    from mmoeex_tf.runs.config_files import read_config_file, recipe_values
+
     values = read_config_file(args.config) if args.config else {}
     values = {**values, **given_run_options(args)}
     if args.recipe:
@@ -182,13 +199,34 @@ def given_run_options(args):
     return {key: value for key, value in vars(args).items() if key in CONFIG_KEYS}
 
 
-def add_model_and_data(parser, all_rows=False):
-    """Adds a saved model, a data set and its split (`evaluate`, `diversity`).
+def add_target_option(parser, dest="targets"):
+    """Adds `--target COLUMN:KIND`, repeatable (tables)."""
+    parser.add_argument(
+        "--target",
+        dest=dest,
+        action="extend",
+        nargs="+",
+        default=argparse.SUPPRESS,
+        metavar="COLUMN:KIND",
+        help="with --data table: a target column and its kind (binary, "
+        "multiclass, multilabel, regression), binary optionally with its "
+        "positive value (income:binary:>50K); repeat for each target",
+    )
+
+
+def add_model_and_data(parser, all_rows=False, default_split="test"):
+    """Adds a saved model, a data set, its split and its loader options.
+
+    The loader options are those of `mmoeex train` for tables (`--target`,
+    `--id-column`, `--split-column`, `--na-values`; a model trained on a
+    table knows its own) and MoleculeNet files (`--smiles-column`,
+    `--label-columns`).
 
     Args:
         parser: The parser of a sub-command.
         all_rows: Whether `--split all` (every row of the data set) is a
             choice.
+        default_split: The split used without `--split`.
     """
     parser.add_argument("model_file", metavar="MODEL", help="a saved model.keras")
     parser.add_argument(
@@ -201,23 +239,61 @@ def add_model_and_data(parser, all_rows=False):
     splits = (*SPLITS, ALL_ROWS) if all_rows else SPLITS
     parser.add_argument(
         "--split",
-        default="test",
+        default=default_split,
         choices=splits,
-        help="split to use" + (", all: every row" if all_rows else "") + " (test)",
+        help="split to use"
+        + (", all: every row" if all_rows else "")
+        + f" ({default_split})",
     )
     parser.add_argument(
         "--batch-size", type=int, default=1024, help="examples per pass (1024)"
     )
+    group = parser.add_argument_group(
+        "data options", "how to read the data file (tables: as saved with the model)"
+    )
+    add_target_option(group)
+    for name, flag in DATA_OPTIONS.items():
+        arguments = option_arguments(FIELDS[name])
+        if name != "targets" and arguments is not None:
+            group.add_argument(flag, dest=name, default=argparse.SUPPRESS, **arguments)
+
+
+def data_options(args, model):
+    """The loader options of `add_model_and_data`'s arguments.
+
+    For `--data table`, the options saved with a model trained on a table
+    (`TableModel.table_options`: its encoder, target columns and labels,
+    missing-value markers, id column) under those given.
+
+    Raises:
+        MMoEExError: for `--data table` with a model not trained on a table.
+    """
+    from mmoeex_tf.datasets.table_model import TableModel
+
+    given = {key: value for key, value in vars(args).items() if key in DATA_OPTIONS}
+    if args.data != "table":
+        return given
+    if not isinstance(model, TableModel):
+        raise MMoEExError(
+            f"{args.model_file!r} was not trained on a table (it takes encoded "
+            "features); --data table needs a model saved by mmoeex train --data table."
+        )
+    return {**model.table_options(), **given}
 
 
 def load_model_and_data(args):
     """The saved model and the data set of `add_model_and_data`'s arguments.
 
+    A table is read raw and encoded by the model's own encoder, with the
+    model's target labels: never with statistics of the new file.
+
     Raises:
         MMoEExError: if the model cannot be loaded, the data set is unknown
             or does not fit the model.
     """
+    from mmoeex_tf import runs
+
     model = runs.load_saved_model(args.model_file)
-    data = runs.load_data(args.data, args.data_path)
+    data = runs.load_data(args.data, args.data_path, data_options(args, model))
     runs.check_compatible(model, data)
     return model, data

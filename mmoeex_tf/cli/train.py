@@ -1,13 +1,12 @@
 """`mmoeex train`: train a model and write a run folder, or resume a run."""
 
-import argparse
 import sys
 
-from mmoeex_tf import runs
 from mmoeex_tf.cli.options import (
     EXIT_INTERRUPTED,
     add_config_option,
     add_run_options,
+    add_target_option,
     given_run_options,
     run_config,
 )
@@ -50,22 +49,14 @@ def add_command(commands):
         "folder only (and warnings)",
     )
     add_run_options(parser, exclude=("targets",))
-    parser.add_argument(
-        "--target",
-        dest="targets",
-        action="extend",
-        nargs="+",
-        default=argparse.SUPPRESS,
-        metavar="COLUMN:KIND",
-        help="with --data table: a target column and its kind (binary, "
-        "multiclass, multilabel, regression), binary optionally with its "
-        "positive value (income:binary:>50K); repeat for each target",
-    )
+    add_target_option(parser)
     parser.set_defaults(handler=handle)
 
 
 def handle(args):
     """Runs `mmoeex train`; returns the exit code (130 after Ctrl-C)."""
+    from mmoeex_tf import runs
+
     verbose = 0 if args.quiet else 1
     if args.resume is None:
         run = runs.run(run_config(args), verbose=verbose)
@@ -89,6 +80,8 @@ def handle(args):
 
 
 def _print_summary(run, quiet):
+    from mmoeex_tf.runs.report import format_scores
+
     result = run.result
     if result.best_epoch is None:
         where = "of the initial weights (no epoch finished)"
@@ -99,7 +92,7 @@ def _print_summary(run, quiet):
         )
     if not quiet:
         print(f"\nTest metrics {where}, {result.seconds:.0f} s of training:")
-        print(runs.format_scores(run.scores["test"]))
+        print(format_scores(run.scores["test"]))
     print(f"Run folder: {run.folder}")
     skipped = int(result.history["non_finite_steps"].sum())
     if skipped:

@@ -3,8 +3,7 @@
 import pathlib
 
 from mmoeex_tf.cli.options import add_config_option, add_run_options, run_config
-from mmoeex_tf.integrations import tuning
-from mmoeex_tf.integrations.export import export_saved_model
+from mmoeex_tf.integrations.tuning import TUNERS
 
 USAGE = ("mmoeex tune [--config FILE] [options] [--tuner random|bayesian|hyperband]",)
 
@@ -38,7 +37,7 @@ def add_arguments(parser):
     group.add_argument(
         "--tuner",
         default="random",
-        choices=tuning.TUNERS,
+        choices=TUNERS,
         help="search algorithm (random)",
     )
     group.add_argument(
@@ -98,6 +97,9 @@ def tune(config, args):
     Raises:
         MMoEExError: for invalid options or data.
     """
+    from mmoeex_tf.integrations import tuning
+    from mmoeex_tf.integrations.export import export_saved_model
+
     tuner = tuning.search(
         config,
         tuner=args.tuner,

@@ -1,24 +1,40 @@
 """`TableEncoder`: raw table columns to a model's float features.
 
 The encoder is made of Keras preprocessing layers whose statistics come from
-the train split (`TableEncoder.adapt`): `Normalization` for numbers (and
-booleans, as 0/1), `StringLookup` with one out-of-vocabulary bucket, one-hot,
-for strings. Its config holds those statistics, so it is saved and exported
+the train split (`TableEncoder.adapt_columns`): `Normalization` for numbers
+(and booleans, as 0/1); `StringLookup` for strings and `IntegerLookup` for
+categorical columns of whole numbers, each one-hot with one
+out-of-vocabulary bucket. Its config holds those statistics, so it is saved and exported
 with the model that owns it (`TableModel`) and loads without refitting.
 
 Missing values never reach the model as `NaN`: a missing number becomes the
 train mean (0 after normalisation), with a 0/1 indicator feature when the
 column had missing values in the train split; a missing string (`""`, a
-`na_values` marker or pandas' missing value) is its own category.
+`na_values` marker or pandas' missing value) is its own category. An integer
+column has no missing cells in the train split (a categorical column with
+gaps is read as strings); `MISSING_INTEGER` marks a later missing cell, which
+goes to the out-of-vocabulary bucket.
 """
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-NUMBER, STRING = "number", "string"
+NUMBER, STRING, INTEGER = "number", "string", "integer"
 #: The category of a missing string cell.
 MISSING = ""
+#: A missing cell of an integer column (out of every vocabulary).
+MISSING_INTEGER = np.iinfo(np.int64).min
+#: Column kind -> the lookup layer class of its categories.
+LOOKUPS = {
+    STRING: keras.layers.StringLookup,
+    INTEGER: lambda **kwargs: keras.layers.IntegerLookup(
+        oov_token=MISSING_INTEGER,
+        **kwargs,  # -1, the default, may be a category
+    ),
+}
+#: Column kind -> the dtype of its raw values.
+DTYPES = {NUMBER: tf.float32, STRING: tf.string, INTEGER: tf.int64}
 
 
 @keras.saving.register_keras_serializable(package="mmoeex_tf")
@@ -27,16 +43,17 @@ class TableEncoder(keras.layers.Layer):
 
     Args:
         columns: One dict per feature column, in feature order, with `name`
-            (the input's name) and `kind` (`"number"` or `"string"`); a
-            number has `mean`, `variance` and `indicator` (whether a missing
-            indicator follows it), a string its `vocabulary`.
+            (the input's name) and `kind` (`"number"`, `"string"` or
+            `"integer"`); a number has `mean`, `variance` and `indicator`
+            (whether a missing indicator follows it), a string or integer
+            column its `vocabulary`.
         na_values: String cells that mean missing, besides `""`.
         **kwargs: `keras.layers.Layer` keyword arguments.
 
     Call arguments:
         inputs: Dict column name -> `(batch,)` or `(batch, 1)` values:
             float for numbers (`NaN` = missing), strings for strings
-            (surrounding spaces are stripped).
+            (surrounding spaces are stripped), int64 for integers.
     """
 
     def __init__(self, columns, na_values=(), **kwargs):
@@ -46,8 +63,8 @@ class TableEncoder(keras.layers.Layer):
         self.lookups = {}
         self.normalizers = {}
         for column in self.columns:
-            if column["kind"] == STRING:
-                self.lookups[column["name"]] = keras.layers.StringLookup(
+            if column["kind"] in LOOKUPS:
+                self.lookups[column["name"]] = LOOKUPS[column["kind"]](
                     vocabulary=list(column["vocabulary"]),
                     num_oov_indices=1,
                     output_mode="one_hot",
@@ -69,7 +86,7 @@ class TableEncoder(keras.layers.Layer):
         Args:
             train: Dict column name -> raw train values (numbers as float
                 with `NaN`, strings with `""` for missing), in feature order.
-            kinds: Dict column name -> `"number"` or `"string"`.
+            kinds: Dict column name -> `"number"`, `"string"` or `"integer"`.
             na_values: String cells that mean missing.
             **kwargs: `keras.layers.Layer` keyword arguments.
 
@@ -78,11 +95,15 @@ class TableEncoder(keras.layers.Layer):
         """
         columns = []
         for name, values in train.items():
-            if kinds[name] == STRING:
-                lookup = keras.layers.StringLookup(num_oov_indices=1)
-                lookup.adapt(np.asarray(values, dtype=str))
-                vocabulary = lookup.get_vocabulary(include_special_tokens=False)
-                columns.append({"name": name, "kind": STRING, "vocabulary": vocabulary})
+            kind = kinds[name]
+            if kind in LOOKUPS:
+                lookup = LOOKUPS[kind](num_oov_indices=1)
+                lookup.adapt(np.asarray(values, dtype=str if kind == STRING else int))
+                vocabulary = [
+                    value if kind == STRING else int(value)
+                    for value in lookup.get_vocabulary(include_special_tokens=False)
+                ]
+                columns.append({"name": name, "kind": kind, "vocabulary": vocabulary})
                 continue
             values = np.asarray(values, dtype=np.float32)
             missing = np.isnan(values)
@@ -108,9 +129,7 @@ class TableEncoder(keras.layers.Layer):
         """Dict column name -> `tf.TensorSpec` of a batch of raw values."""
         return {
             column["name"]: tf.TensorSpec(
-                (None,),
-                tf.string if column["kind"] == STRING else tf.float32,
-                name=column["name"],
+                (None,), DTYPES[column["kind"]], name=column["name"]
             )
             for column in self.columns
         }
@@ -120,10 +139,11 @@ class TableEncoder(keras.layers.Layer):
         names = []
         for column in self.columns:
             name = column["name"]
-            if column["kind"] == STRING:
+            if column["kind"] in LOOKUPS:
                 names.append(f"{name}=[UNK]")
                 names.extend(
-                    f"{name}={value or '(missing)'}" for value in column["vocabulary"]
+                    f"{name}={'(missing)' if value == MISSING else value}"
+                    for value in column["vocabulary"]
                 )
             else:
                 names.append(name)
@@ -138,6 +158,9 @@ class TableEncoder(keras.layers.Layer):
             values = tf.reshape(inputs[name], (-1, 1))
             if column["kind"] == STRING:
                 features.append(self.lookups[name](self.clean_strings(values)))
+                continue
+            if column["kind"] == INTEGER:
+                features.append(self.lookups[name](tf.cast(values, tf.int64)))
                 continue
             values = tf.cast(values, tf.float32)
             missing = tf.math.is_nan(values)

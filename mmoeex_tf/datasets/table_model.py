@@ -28,31 +28,41 @@ class TableModel(MMoEExModel):
     Args:
         tasks: The `Task` specs.
         encoder: The `TableEncoder` (or its serialized form).
-        targets: Task name -> labels: `{"positive": value}` for a binary
-            task, `{"classes": [...]}` for multiclass and multilabel tasks.
+        targets: Task name -> labels: `{"positive": value, "negative":
+            value}` for a binary task, `{"classes": [...]}` for multiclass and
+            multilabel tasks; with the target's `column` in the table.
+        id_columns: The table's columns of row ids (not features), kept
+            beside the predictions of new rows.
         **kwargs: `MMoEExModel` arguments.
     """
 
-    def __init__(self, tasks, encoder, targets=None, **kwargs):
+    def __init__(self, tasks, encoder, targets=None, id_columns=(), **kwargs):
         super().__init__(tasks, **kwargs)
         if isinstance(encoder, dict):
             encoder = keras.saving.deserialize_keras_object(encoder)
         self.encoder = encoder
         self.targets = {name: dict(labels) for name, labels in (targets or {}).items()}
+        self.id_columns = list(id_columns)
 
     @classmethod
-    def from_model(cls, model, encoder, targets):
+    def from_model(cls, model, encoder, targets, id_columns=()):
         """A `TableModel` with the architecture, weights and compile config of `model`.
 
         Args:
             model: A built `MMoEExModel` trained on the encoded features.
             encoder: The `TableEncoder` of those features.
             targets: As for `TableModel`.
+            id_columns: As for `TableModel`.
 
         Returns:
             The `TableModel`.
         """
-        config = {**model.get_config(), "encoder": encoder, "targets": targets}
+        config = {
+            **model.get_config(),
+            "encoder": encoder,
+            "targets": targets,
+            "id_columns": id_columns,
+        }
         table = cls.from_config(config)
         table.build(model.get_build_config()["input_shape"])
         table.set_weights(model.get_weights())  # the encoder has no weights
@@ -60,6 +70,29 @@ class TableModel(MMoEExModel):
         if compile_config is not None:
             table.compile_from_config(compile_config)
         return table
+
+    def table_options(self):
+        """The `load_table` arguments that read a new table as this model's.
+
+        Returns:
+            Dict with `targets` (column -> task kind), `target_labels` (the
+            saved classes and positive values), `encoder` (the saved
+            statistics: the new table's own are never used), `na_values`
+            and, if the model has one, `id_column`.
+        """
+        options = {
+            "targets": {
+                self.targets.get(task.name, {}).get("column", task.name): task.kind
+                for task in self.tasks
+            },
+            "target_labels": {task.name: {} for task in self.tasks} | self.targets,
+            "encoder": self.encoder,
+            "na_values": list(self.encoder.na_values),
+        }
+        return {
+            **options,
+            **({"id_column": self.id_columns[0]} if self.id_columns else {}),
+        }
 
     def call(self, inputs, training=None, return_logits=False, return_gates=False):
         if isinstance(inputs, dict):
@@ -111,4 +144,5 @@ class TableModel(MMoEExModel):
             **super().get_config(),
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "targets": self.targets,
+            "id_columns": self.id_columns,
         }

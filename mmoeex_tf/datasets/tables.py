@@ -18,13 +18,21 @@ import pandas as pd
 import tensorflow as tf
 
 from mmoeex_tf.datasets.base import SPLIT_SEED, SPLITS, MultiTaskData, split_indices
-from mmoeex_tf.datasets.table_encoder import MISSING, NUMBER, STRING, TableEncoder
+from mmoeex_tf.datasets.table_columns import as_numbers, as_text, read_target
+from mmoeex_tf.datasets.table_encoder import (
+    INTEGER,
+    LOOKUPS,
+    MISSING,
+    MISSING_INTEGER,
+    NUMBER,
+    STRING,
+    TableEncoder,
+)
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.tasks import KINDS, Task
+from mmoeex_tf.tasks import KINDS
 
-#: Separator of the labels of a multilabel cell, e.g. `"red|blue"`.
-LABEL_SEPARATOR = "|"
-_BOOLEAN_WORDS = {"true": 1.0, "false": 0.0}
+#: Rows `TableData.raw_dataset` encodes at a time before caching them.
+ENCODE_ROWS = 4096
 
 
 @dataclasses.dataclass
@@ -44,30 +52,40 @@ class TableData(MultiTaskData):
     targets: dict = dataclasses.field(default_factory=dict)
     raw: dict = dataclasses.field(default_factory=dict)
 
-    def raw_dataset(self, split, batch_size=512, shuffle=False, seed=0):
+    def raw_dataset(self, split, batch_size=512, shuffle=False, seed=0, cache=True):
         """One split's raw columns as `(x, y)` batches, encoded in the pipeline.
 
-        The same batches as `tf_dataset`, but the `TableEncoder` runs in a
-        `tf.data` map on each batch of raw columns (gathered by row number)
-        instead of once on the arrays beforehand.
+        The `TableEncoder` runs in a `tf.data` map on blocks of raw columns
+        gathered by row number. With `cache` it runs once: the first pass
+        encodes the rows in order, `ENCODE_ROWS` at a time, and caches them;
+        every pass then shuffles and batches the cached rows as `tf_dataset`
+        does (the same batches for the same seed). Without it each batch of
+        raw rows is encoded on every pass, and no encoded copy is kept.
         """
         raw = {c: tf.constant(v) for c, v in self.raw[split].items()}
         labels = {t: tf.constant(v) for t, v in self.y[split].items()}
         rows = len(self.x[split])
-        order = tf.data.Dataset.range(rows)
-        if shuffle:
-            order = order.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
 
-        def encoded_batch(index):
+        def encoded(index):
             def take(values):
                 return {name: tf.gather(v, index) for name, v in values.items()}
 
             return self.encoder(take(raw)), take(labels)
 
-        dataset = order.batch(batch_size).map(
-            encoded_batch, num_parallel_calls=tf.data.AUTOTUNE
-        )
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        order = tf.data.Dataset.range(rows)
+        if not cache:
+            if shuffle:
+                order = order.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
+            dataset = order.batch(batch_size).map(
+                encoded, num_parallel_calls=tf.data.AUTOTUNE
+            )
+            return dataset.prefetch(tf.data.AUTOTUNE)
+        blocks = order.batch(ENCODE_ROWS)
+        dataset = blocks.map(encoded, num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.unbatch().cache()
+        if shuffle:
+            dataset = dataset.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
+        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     def summary(self):
         lines = [super().summary()]
@@ -88,6 +106,7 @@ def from_dataframe(
     seed=SPLIT_SEED,
     na_values=(),
     encoder=None,
+    target_labels=None,
     name="table",
 ):
     """Makes a multi-task data set from a `pandas.DataFrame`.
@@ -101,7 +120,8 @@ def from_dataframe(
             positive. A multiclass target's classes are its sorted values; a
             multilabel cell lists labels separated by `|`.
         features: Feature columns; `None` takes every other column.
-        categorical: Columns of numbers to treat as categories.
+        categorical: Columns to treat as categories: strings, or whole
+            numbers (an `IntegerLookup` when the column has no gap).
         id_columns: Columns of row ids, left out of the features (kept in
             `info["ids"]`).
         split: Train, val and test fractions (whole percents), or the name
@@ -109,8 +129,13 @@ def from_dataframe(
         seed: Seed of the random split.
         na_values: Further string cells that mean missing (e.g. `"?"`).
         encoder: A `TableEncoder` to use (e.g. a trained model's) instead of
-            one adapted on this table's train split; string cells it has
-            not seen are counted in `info["unseen"]` and warned about.
+            one adapted on this table's train split: it picks the feature
+            columns (`features` and `categorical` are then ignored) and how
+            each is read; categories it has not seen are counted in
+            `info["unseen"]` and warned about.
+        target_labels: Task name -> the labels a trained model saved for it
+            (`TableModel.targets`), to read the targets with (the same class
+            codes, the same positive value) instead of this table's values.
         name: Name of the data set.
 
     Returns:
@@ -119,9 +144,9 @@ def from_dataframe(
 
     Raises:
         MMoEExError: naming the column, for a missing column (with the
-            closest name), a target kind that does not fit its values, a
-            column mixing numbers and text, a table without rows, or a bad
-            split.
+            closest name), a target kind that does not fit its values (or
+            the saved labels), a column mixing numbers and text, a table
+            without rows, or a bad split.
     """
     if len(frame) == 0:
         raise MMoEExError(f"Table {name!r} has no rows.")
@@ -130,29 +155,24 @@ def from_dataframe(
     specs = {column: _target_kind(column, kind) for column, kind in targets.items()}
     split_column = split if isinstance(split, str) else None
     used = [*specs, *id_columns, *([split_column] if split_column else [])]
-    for column in [*used, *(features or ()), *(categorical or ())]:
-        _check_column(frame, column)
-    if features is None:
-        features = [c for c in frame.columns if c not in used]
-    if not features:
-        raise MMoEExError(f"Table {name!r} has no feature column left.")
-    rows = _split_rows(frame, split, seed)
-    raw, kinds = _feature_columns(frame, features, set(categorical or ()))
-    inputs = dict(zip(features, _input_names(features)))
-    raw = {inputs[c]: values for c, values in raw.items()}
-    kinds = {inputs[c]: kind for c, kind in kinds.items()}
     given = encoder is not None
+    checked = used if given else [*used, *(features or ()), *(categorical or ())]
+    for column in checked:
+        _check_column(frame, column)
+    rows = _split_rows(frame, split, seed)
     if given:
-        raw = {c: raw[c] for c in _matching_inputs(encoder, raw, name)}
+        raw = _encoder_columns(frame, encoder, name)
     else:
+        raw, kinds = _feature_columns(frame, features, categorical, used, name)
         train = {c: values[rows["train"]] for c, values in raw.items()}
         encoder = TableEncoder.adapt_columns(train, kinds, na_values, name="encoder")
     unseen = _unseen(encoder, raw, name, warn=given)
     tasks, labels, decoding = [], {}, {}
     for column, (kind, positive) in specs.items():
         task_name = _input_names([column])[0]
-        task, labels[task_name], decoding[task_name] = _target(
-            frame[column], task_name, column, kind, positive
+        saved = (target_labels or {}).get(task_name)
+        task, labels[task_name], decoding[task_name] = read_target(
+            frame[column], task_name, column, kind, positive, saved
         )
         tasks.append(task)
     x = {split: _encode(encoder, raw, r) for split, r in rows.items()}
@@ -173,6 +193,70 @@ def from_dataframe(
         targets=decoding,
         raw={s: {c: v[r] for c, v in raw.items()} for s, r in rows.items()},
     )
+
+
+def encode_rows(frame, encoder, id_columns=(), na_values=(), name="table"):
+    """Encodes every row of a new table with a trained encoder.
+
+    Nothing is learnt from the new rows: each input of the encoder is read
+    from the column of the same input name as the encoder's column kind,
+    and categories it has not seen go to its out-of-vocabulary bucket
+    (counted in a warning). No target column is needed.
+
+    Args:
+        frame: The table, e.g. new rows to predict.
+        encoder: The `TableEncoder` (of a `TableModel`).
+        id_columns: Columns of row ids to return beside the features.
+        na_values: Further string cells that mean missing.
+        name: The table's name, for errors and warnings.
+
+    Returns:
+        `(x, ids)`: the float32 features, one row per table row, and the
+        id columns as a `DataFrame`.
+
+    Raises:
+        MMoEExError: naming the file's missing columns, or a column of text
+            where the encoder reads numbers.
+    """
+    if len(frame) == 0:
+        raise MMoEExError(f"Table {name!r} has no rows.")
+    for column in id_columns:
+        _check_column(frame, column)
+    frame = _cleaned(frame, [str(value) for value in na_values])
+    raw = _encoder_columns(frame, encoder, name)
+    _unseen(encoder, raw, name, warn=True)
+    x = _encode(encoder, raw, np.arange(len(frame)))
+    return x, frame.loc[:, list(id_columns)].reset_index(drop=True)
+
+
+def _encoder_columns(frame, encoder, name):
+    """A table's raw columns by input name, read as the encoder's kinds."""
+    columns = dict(zip(_input_names(list(frame.columns)), frame.columns))
+    missing = [c for c in encoder.input_names if c not in columns]
+    if missing:
+        raise MMoEExError(f"Table {name!r} lacks the model's input columns {missing}.")
+    raw = {}
+    for spec in encoder.columns:
+        column = columns[spec["name"]]
+        if spec["kind"] == STRING:
+            raw[spec["name"]] = as_text(frame[column])
+            continue
+        numbers = as_numbers(frame[column], column)
+        if numbers is None:
+            raise MMoEExError(
+                f"Table {name!r}, column {column!r} holds text, but the model "
+                f"reads numbers from it (e.g. {frame[column].dropna().iloc[0]!r})."
+            )
+        raw[spec["name"]] = _read_as(numbers, spec["kind"])
+    return raw
+
+
+def _read_as(numbers, kind):
+    """Float numbers as a number (float32) or integer column (int64)."""
+    if kind == NUMBER:
+        return numbers.astype(np.float32)
+    whole = ~np.isnan(numbers) & (numbers == np.round(numbers))
+    return np.where(whole, np.nan_to_num(numbers), MISSING_INTEGER).astype(np.int64)
 
 
 def _cleaned(frame, na_values):
@@ -242,150 +326,69 @@ def _split_rows(frame, split, seed):
     return rows
 
 
-def _as_numbers(values, column):
-    """Numbers (booleans as 0/1) of a column, or `None` if it holds text."""
-    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-        return values.astype("float64").to_numpy()
-    present = values.dropna()
-    words = present.map(lambda v: _BOOLEAN_WORDS.get(str(v).lower(), np.nan))
-    if len(present) and words.notna().all():
-        return values.map(lambda v: _BOOLEAN_WORDS.get(str(v).lower(), np.nan))
-    numbers = pd.to_numeric(present, errors="coerce")
-    if numbers.isna().all():
-        return None
-    if numbers.notna().mean() > 0.5 and numbers.isna().any():
-        bad = present[numbers.isna()]
-        raise MMoEExError(
-            f"Column {column!r} mixes numbers and text (e.g. {bad.iloc[0]!r} at "
-            f"row {bad.index[0]}); mark it missing with na_values, or pass the "
-            "column in categorical."
-        )
-    return (
-        pd.to_numeric(values, errors="coerce").to_numpy()
-        if numbers.notna().all()
-        else None
-    )
-
-
-def _feature_columns(frame, features, categorical):
+def _feature_columns(frame, features, categorical, used, name):
+    """The raw feature columns by input name, and their kinds."""
+    if features is None:
+        features = [c for c in frame.columns if c not in used]
+    if not features:
+        raise MMoEExError(f"Table {name!r} has no feature column left.")
+    categorical = set(categorical or ())
     raw, kinds = {}, {}
-    for column in features:
+    for column, input_name in zip(features, _input_names(features)):
         values = frame[column]
-        numbers = None if column in categorical else _as_numbers(values, column)
+        numbers = as_numbers(values, column)
+        if numbers is not None and column in categorical:
+            whole = not np.isnan(numbers).any() and (numbers == np.round(numbers)).all()
+            numbers = _read_as(numbers, INTEGER) if whole else None
         if numbers is None:
-            text = values.map(lambda v: MISSING if pd.isna(v) else str(v))
-            raw[column], kinds[column] = text.to_numpy(dtype=str), STRING
-            if text.nunique() == len(text) > 10:
+            raw[input_name], kinds[input_name] = as_text(values), STRING
+            if pd.Series(raw[input_name]).nunique() == len(values) > 10:
                 warnings.warn(
                     f"Column {column!r} has a different value on every row; if "
                     "it is an id, pass it in id_columns.",
                     stacklevel=3,
                 )
-        else:
-            raw[column] = np.asarray(numbers, dtype=np.float32)
-            kinds[column] = NUMBER
-            if np.isnan(raw[column]).all():
-                raise MMoEExError(f"Column {column!r} has no value; leave it out.")
+            continue
+        if column in categorical:  # whole numbers without a gap
+            raw[input_name], kinds[input_name] = numbers, INTEGER
+            continue
+        raw[input_name], kinds[input_name] = numbers.astype(np.float32), NUMBER
+        if np.isnan(raw[input_name]).all():
+            raise MMoEExError(f"Column {column!r} has no value; leave it out.")
     return raw, kinds
 
 
-def _matching_inputs(encoder, raw, name):
-    missing = [c for c in encoder.input_names if c not in raw]
-    if missing:
-        raise MMoEExError(f"Table {name!r} lacks the model's input columns {missing}.")
-    return encoder.input_names
-
-
 def _unseen(encoder, raw, name, warn):
-    """Counts the string cells outside the encoder's vocabularies.
+    """Counts the category cells outside the encoder's vocabularies.
 
-    With `warn`, each column with such cells is named in a warning.
+    A missing cell of an integer column counts too; all go to the
+    out-of-vocabulary bucket. With `warn`, each column with such cells is
+    named in a warning.
     """
     counts = {}
     for column in encoder.columns:
-        if column["kind"] != STRING:
+        if column["kind"] not in LOOKUPS:
             continue
-        known = set(column["vocabulary"]) | {MISSING, *encoder.na_values}
+        known = set(column["vocabulary"])
+        if column["kind"] == STRING:
+            known |= {MISSING, *encoder.na_values}
         values = pd.Series(raw[column["name"]])
         unseen = ~values.isin(known)
         if unseen.any():
             counts[column["name"]] = int(unseen.sum())
         if unseen.any() and warn:
+            example = values[unseen].iloc[0]
+            example = "a missing cell" if example == MISSING_INTEGER else repr(example)
             warnings.warn(
                 f"Table {name!r}, column {column['name']!r}: {int(unseen.sum())} "
-                f"value(s) not seen in training (e.g. {values[unseen].iloc[0]!r}) "
-                "go to the out-of-vocabulary bucket.",
+                f"value(s) not seen in training (e.g. {example}) go to the "
+                "out-of-vocabulary bucket.",
                 stacklevel=3,
             )
     return counts
 
 
-def _target(values, task_name, column, kind, positive):
-    """The `Task`, float labels (`NaN` = missing) and labels of a target."""
-    present = values.dropna()
-    try:
-        distinct = sorted(present.unique())
-    except TypeError:  # numbers and text: compare as text
-        distinct = sorted(present.unique(), key=str)
-    if len(distinct) < 2 and kind != "regression":
-        raise MMoEExError(
-            f"Target {column!r} ({kind}) has {len(distinct)} distinct value(s): "
-            f"{distinct}; it needs two or more."
-        )
-    if kind == "regression":
-        numbers = _as_numbers(values, column)
-        if numbers is None or len(pd.unique(numbers[~np.isnan(numbers)])) < 2:
-            raise MMoEExError(
-                f"Target {column!r} is declared regression but does not hold "
-                f"varying numbers (e.g. {present.iloc[0]!r})."
-            )
-        return Task(task_name, kind), numbers.astype(np.float32), {}
-    if kind == "multilabel":
-        sets = present.astype(str).str.split(LABEL_SEPARATOR, regex=False)
-        classes = sorted({label.strip() for labels in sets for label in labels} - {""})
-        labels = np.full((len(values), len(classes)), np.nan, np.float32)
-        for row, cell in zip(np.flatnonzero(values.notna()), sets):
-            labels[row] = [c in {label.strip() for label in cell} for c in classes]
-        task = Task(task_name, kind, output_size=len(classes))
-        return task, labels, {"classes": classes}
-    if kind == "multiclass":
-        classes = [_plain(v) for v in distinct]
-        codes = {value: index for index, value in enumerate(distinct)}
-        labels = values.map(codes).to_numpy(dtype=np.float32)
-        task = Task(task_name, kind, output_size=len(classes))
-        return task, labels, {"classes": classes}
-    if len(distinct) != 2:
-        raise MMoEExError(
-            f"Target {column!r} is declared binary but has {len(distinct)} "
-            f"distinct values (e.g. {distinct[:3]}); a binary target has two."
-        )
-    chosen = positive is None
-    if chosen:
-        usual = [v for v in distinct if str(v).lower() in ("1", "1.0", "true")]
-        counts = present.value_counts()
-        positive = usual[0] if usual else min(distinct, key=lambda v: counts[v])
-    else:
-        matches = [v for v in distinct if str(v) == positive]
-        if not matches:
-            raise MMoEExError(
-                f"Target {column!r}: positive value {positive!r} is not one of "
-                f"its values {distinct}."
-            )
-        positive = matches[0]
-    labels = (values == positive).astype(np.float32).mask(values.isna())
-    return (
-        Task(task_name, kind),
-        labels.to_numpy(dtype=np.float32),
-        {"positive": _plain(positive), "chosen": chosen},
-    )
-
-
-def _plain(value):
-    """A numpy scalar as the Python value (for configs and JSON)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _encode(encoder, raw, rows, batch_size=4096):
+def _encode(encoder, raw, rows, batch_size=ENCODE_ROWS):
     columns = {c: values[rows] for c, values in raw.items()}
     dataset = tf.data.Dataset.from_tensor_slices(columns).batch(batch_size)
     parts = [np.asarray(encoder(batch)) for batch in dataset]
