@@ -39,7 +39,9 @@ def test_dense_experts_apply_at_every_step():
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
 def test_recurrent_experts_are_independent_rnns(cell):
-    experts = RecurrentExperts(2, [5, 3], cell=cell)
+    # One Keras layer per expert; the grouped recurrence is checked against
+    # such layers in test_grouped_recurrent.py.
+    experts = RecurrentExperts(2, [5, 3], cell=cell, grouped=False)
     outputs = experts(SEQUENCE).numpy()
     assert outputs.shape == (3, 7, 2, 3)
     second = SEQUENCE.copy()
@@ -189,6 +191,7 @@ def test_public_attributes_hold_constructor_values(make):
         (lambda: DenseExperts(2, 3, seed=-1), "seed must be None"),
         (lambda: RecurrentExperts(2, 3, cell="transformer"), "cell must be one of"),
         (lambda: RecurrentExperts(2, 3, use_cudnn=1), "use_cudnn must be one of"),
+        (lambda: RecurrentExperts(2, 3, grouped="yes"), "grouped must be one of"),
         (lambda: Conv1DExperts(2, 3, padding="valid"), "padding must be one of"),
         (lambda: Conv1DExperts(2, 3, kernel_size=3.0), "kernel_size must be"),
         (lambda: Conv1DExperts(2, 0), "Conv1DExperts filters must be"),

@@ -39,6 +39,7 @@ def physio_variants(gpu):
 
     variants = {
         "GRU, joint": (recurrent("gru"), lambda: None),
+        "GRU, separate layers, joint": (recurrent("gru", grouped=False), lambda: None),
         "GRU, MAML-MTL order 1": (
             recurrent("gru"),
             lambda: MAMLMTL(order=1, split_ratio=None),
@@ -48,6 +49,10 @@ def physio_variants(gpu):
             lambda: MAMLMTL(order=2, split_ratio=None),
         ),
         "LSTM, joint": (recurrent("lstm"), lambda: None),
+        "LSTM, separate layers, joint": (
+            recurrent("lstm", grouped=False),
+            lambda: None,
+        ),
         "SimpleRNN, joint": (recurrent("simple_rnn"), lambda: None),
         "Conv1D (causal, kernel 3), joint": (
             lambda: mt.Conv1DExperts(6, 16, padding="causal", seed=0),
@@ -56,8 +61,8 @@ def physio_variants(gpu):
     }
     if gpu:
         for cell, name in (("gru", "GRU"), ("lstm", "LSTM")):
-            variants[f"{name}, joint, use_cudnn=False"] = (
-                recurrent(cell, use_cudnn=False),
+            variants[f"{name}, separate layers, joint, use_cudnn=False"] = (
+                recurrent(cell, grouped=False, use_cudnn=False),
                 lambda: None,
             )
     return variants
@@ -99,7 +104,9 @@ def section_physio(ctx):
     print(
         f"Examples {shape} (steps x features), {len(data.tasks)} tasks "
         f"({', '.join(task.name for task in data.tasks)}); "
-        "6 experts of 16 units, alpha 0.5 exclusivity, towers of 16, AdamW lr "
+        "6 experts of 16 units (one grouped recurrence per kind; `separate "
+        "layers`: `grouped=False`, one Keras layer per expert, as before "
+        "grouping), alpha 0.5 exclusivity, towers of 16, AdamW lr "
         f"1e-3 weight decay 1e-4, batch {PHYSIO_BATCH}, MAML-MTL with "
         "`split_ratio=None` (the reproduction's settings). Median of "
         f"{ctx.args.repeats} rounds x {steps} train step{'s' * (steps != 1)} "
@@ -120,6 +127,14 @@ def section_physio(ctx):
             f"| {name} | {samples.warmup:.1f} | {samples.median * 1e3:.1f} | "
             f"{spread} | {samples.median / base:.2f} |"
         )
+    speedup = timed["GRU, separate layers, joint"].median / base
+    print(f"\nGRU joint step, separate layers / grouped = {speedup:.2f}", end="")
+    ctx.check(
+        "physio4 GRU joint step, separate / grouped",
+        f"{speedup:.2f}",
+        ">= 2",
+        speedup >= 2,
+    )
     bound = len(data.tasks) + 1
     for order in (1, 2):
         ratio = timed[f"GRU, MAML-MTL order {order}"].median / base
@@ -128,6 +143,12 @@ def section_physio(ctx):
             f"(the (K + 1) = {bound} bound: {'within' if ratio <= bound else 'above'})",
             end="",
         )
+    ctx.check(
+        "physio4 GRU MAML-MTL order 2 / joint step",
+        f"{ratio:.2f}",
+        f"<= {bound}",
+        ratio <= bound,
+    )
     kernels = {
         name.removesuffix(", joint"): timed[name].median
         for name in timed
@@ -144,9 +165,9 @@ def section_physio(ctx):
     if gpu:
         print(
             "use_cudnn: the `use_cudnn=False` rows run the generic kernel; "
-            "compare them with the `auto` rows (cuDNN where eligible). "
-            "MAMLMTL(order=2) always runs the generic kernel (cuDNN kernels "
-            "have no second derivative).\n"
+            "compare them with the separate-layer `auto` rows (cuDNN where "
+            "eligible). Grouped experts and MAMLMTL(order=2) never use cuDNN "
+            "(cuDNN kernels have no second derivative).\n"
         )
     else:
         print(

@@ -20,12 +20,12 @@ from mmoeex_tf.layers.grouped_mlp import (
     dropout_layer,
     grouped_mlp,
 )
+from mmoeex_tf.layers.grouped_recurrent import (
+    RECURRENT_CELLS,
+    expert_layers,
+    grouped_recurrent_stack,
+)
 
-RECURRENT_CELLS = {
-    "lstm": keras.layers.LSTM,
-    "gru": keras.layers.GRU,
-    "simple_rnn": keras.layers.SimpleRNN,
-}
 #: What a `None` seed means, in error messages.
 _UNSEEDED = "unseeded"
 
@@ -157,16 +157,19 @@ class RecurrentExperts(ExpertStack):
             list (stacked layers).
         cell: `"lstm"`, `"gru"` or `"simple_rnn"`.
         dropout: Input dropout of the recurrent layers, in [0, 1).
-        use_cudnn: Passed to Keras' LSTM/GRU: `"auto"` uses the fused cuDNN
-            kernel on GPU when it can, `False` never does. cuDNN kernels have
-            no second derivative, so second-order MAML-MTL needs `False` on
-            GPU.
+        use_cudnn: Passed to Keras' LSTM/GRU, used with `grouped=False`:
+            `"auto"` uses the fused cuDNN kernel on GPU when it can, `False`
+            never does. cuDNN kernels have no second derivative, so
+            second-order MAML-MTL needs `False` on GPU.
         seed: Seed of the dropout.
+        grouped: `True` runs the E experts of each depth as one recurrence
+            (`grouped_recurrent`), `False` as E Keras layers (cuDNN-eligible),
+            with the same maths and weights.
         **kwargs: Base layer keyword arguments.
 
     Attributes:
         experts: The recurrent layers, one list (of `len(units)` stacked
-            layers) per expert.
+            layers) per expert; they hold the weights in either mode.
 
     Input shape:
         `(batch, steps, features)`.
@@ -185,11 +188,13 @@ class RecurrentExperts(ExpertStack):
         dropout=0.0,
         use_cudnn="auto",
         seed=None,
+        grouped=True,
         **kwargs,
     ):
         super().__init__(num_experts, **kwargs)
         owner = type(self).__name__
         self.cell = check_choice(cell, f"{owner} cell", RECURRENT_CELLS)
+        self.grouped = check_choice(grouped, f"{owner} grouped", (True, False))
         self.units = check_units(units, f"{owner} units")
         self.output_units = self.units[-1]
         self.dropout = check_rate(dropout, f"{owner} dropout")
@@ -198,21 +203,8 @@ class RecurrentExperts(ExpertStack):
         )
         self.seed = check_seed(seed, f"{owner} seed", none_means=_UNSEEDED)
         # The attribute name `experts` is where saved weights are found.
-        self.experts = [
-            [self._recurrent_layer(width, e, i) for i, width in enumerate(self.units)]
-            for e in range(self.num_experts)
-        ]
-
-    def _recurrent_layer(self, units, expert, depth):
-        options = {"return_sequences": True, "dropout": self.dropout, "seed": self.seed}
-        if self.cell != "simple_rnn":
-            options["use_cudnn"] = self.use_cudnn
-        return RECURRENT_CELLS[self.cell](
-            units,
-            dtype=self.dtype_policy,
-            name=f"expert_{expert}_{self.cell}_{depth}",
-            **options,
-        )
+        self.experts = expert_layers(self)
+        self._dropout_layer = dropout_layer(self, self.dropout, self.seed)
 
     def build(self, input_shape):
         if len(input_shape) != 3:
@@ -223,12 +215,16 @@ class RecurrentExperts(ExpertStack):
         for expert in self.experts:
             _build_in_sequence(expert, input_shape)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
+        if self.grouped:
+            dropout = self._dropout_layer if training else None
+            depths = list(zip(*self.experts))
+            return grouped_recurrent_stack(inputs, depths, mask, dropout)
         outputs = []
         for expert in self.experts:
             hidden = inputs
             for layer in expert:
-                hidden = layer(hidden, training=training)
+                hidden = layer(hidden, mask=mask, training=training)
             outputs.append(hidden)
         return ops.stack(outputs, axis=-2)
 
@@ -239,6 +235,7 @@ class RecurrentExperts(ExpertStack):
             "dropout": self.dropout,
             "use_cudnn": self.use_cudnn,
             "seed": self.seed,
+            "grouped": self.grouped,
         }
         return {**super().get_config(), **config}
 
