@@ -240,6 +240,15 @@ def test_raw_rows_predict_what_the_encoded_arrays_predict(tmp_path):
     # The pipeline with the encoder in a tf.data map feeds the same features.
     x, _ = next(iter(data.raw_dataset("test", batch_size=len(data.x["test"]))))
     np.testing.assert_allclose(x, data.x["test"], atol=1e-6)
+    # Encoded once and cached, then shuffled: the batches of the arrays.
+    raw_batches = data.raw_dataset("train", 64, shuffle=True, seed=3)
+    batches = data.tf_dataset("train", 64, shuffle=True, seed=3)
+    assert raw_batches.cardinality() == batches.cardinality() == 3
+    for (raw_x, raw_y), (x, y) in zip(raw_batches, batches):
+        np.testing.assert_allclose(raw_x, x, atol=1e-6)
+        np.testing.assert_array_equal(raw_y["income"], y["income"])
+    streamed, _ = next(iter(data.raw_dataset("test", 1000, cache=False)))
+    np.testing.assert_allclose(streamed, data.x["test"], atol=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -428,6 +437,13 @@ def test_evaluate_and_predict_a_new_table_file(table_run, tmp_path, capsys):
     np.testing.assert_allclose(
         got["hours_per_week"], expected["hours_per_week"], rtol=1e-5
     )
+    # A model that saved its id column keeps it without --id-column.
+    with_ids = TableModel.from_model(model, model.encoder, model.targets, ["person"])
+    with_ids.save(tmp_path / "with_ids.keras")
+    again = tmp_path / "again.csv"
+    predict = ["predict", str(tmp_path / "with_ids.keras"), *args]
+    assert main([*predict, "--output", str(again)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(again, keep_default_na=False), got)
 
 
 def test_integer_categories_use_an_integer_lookup():

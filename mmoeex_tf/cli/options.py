@@ -263,7 +263,7 @@ def data_options(args, model):
 
     For `--data table`, the options saved with a model trained on a table
     (`TableModel.table_options`: its encoder, target columns and labels,
-    missing-value markers, id column) under those given.
+    missing-value markers) under those given.
 
     Raises:
         MMoEExError: for `--data table` with a model not trained on a table.

@@ -72,7 +72,7 @@ def _table_rows(args):
         raise MMoEExError("--data table needs the table file (--data-path FILE).")
     model = load_saved_model(args.model_file)
     options = data_options(args, model)
-    id_column = options.get("id_column")
+    id_column = options.get("id_column", next(iter(model.id_columns), None))
     frame = read_table(args.data_path, options["na_values"])
     x, ids = encode_rows(
         frame,

@@ -72,15 +72,17 @@ class TableModel(MMoEExModel):
         return table
 
     def table_options(self):
-        """The `load_table` arguments that read a new table as this model's.
+        """The arguments that read a new table as this model's.
+
+        For `from_dataframe`, `from_file` and `load_table`; the new table's
+        own statistics and labels are never used.
 
         Returns:
             Dict with `targets` (column -> task kind), `target_labels` (the
-            saved classes and positive values), `encoder` (the saved
-            statistics: the new table's own are never used), `na_values`
-            and, if the model has one, `id_column`.
+            saved classes and binary values), `encoder` (the saved
+            statistics) and `na_values`.
         """
-        options = {
+        return {
             "targets": {
                 self.targets.get(task.name, {}).get("column", task.name): task.kind
                 for task in self.tasks
@@ -88,10 +90,6 @@ class TableModel(MMoEExModel):
             "target_labels": {task.name: {} for task in self.tasks} | self.targets,
             "encoder": self.encoder,
             "na_values": list(self.encoder.na_values),
-        }
-        return {
-            **options,
-            **({"id_column": self.id_columns[0]} if self.id_columns else {}),
         }
 
     def call(self, inputs, training=None, return_logits=False, return_gates=False):

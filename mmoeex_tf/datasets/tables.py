@@ -82,7 +82,9 @@ class TableData(MultiTaskData):
             return dataset.prefetch(tf.data.AUTOTUNE)
         blocks = order.batch(ENCODE_ROWS)
         dataset = blocks.map(encoded, num_parallel_calls=tf.data.AUTOTUNE)
-        dataset = dataset.unbatch().cache()
+        # Unbatching hides the row count, which Keras needs for its epochs.
+        dataset = dataset.unbatch().apply(tf.data.experimental.assert_cardinality(rows))
+        dataset = dataset.cache()
         if shuffle:
             dataset = dataset.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
