@@ -1,8 +1,11 @@
 """Small helpers shared by the tests."""
 
+import os
+import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -77,3 +80,61 @@ def run_on_two_cpu_replicas(script, timeout=300):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return [float(value) for value in result.stdout.split()]
+
+
+def free_ports(count):
+    """`count` TCP ports of localhost that were free a moment ago."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("localhost", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def start_process(arguments, cwd, **env):
+    """Starts `python ARGUMENTS` on the CPU, with `env` added to the environment.
+
+    `TF_CONFIG` and Keras Tuner's variables are not inherited; the output
+    (stdout and stderr together) is read by `finish`.
+    """
+    inherited = ("TF_CONFIG", "KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP")
+    environment = {k: v for k, v in os.environ.items() if k not in inherited}
+    environment.update(CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3", **env)
+    return subprocess.Popen(
+        [sys.executable, *map(str, arguments)],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(processes, timeout):
+    """Waits for processes (at most `timeout` s each), kills any left over.
+
+    Returns:
+        `(returncode, output)` of each process, in order.
+    """
+    results = []
+    try:
+        for process in processes:
+            output, _ = process.communicate(timeout=timeout)
+            results.append((process.returncode, output))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    return results
+
+
+def mmoeex(*arguments):
+    """The arguments that run the `mmoeex` command line with `python`."""
+    return ["-m", "mmoeex_tf", *arguments]
+
+
+SCRIPTS = Path(__file__).parent / "scripts"

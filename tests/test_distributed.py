@@ -1,7 +1,3 @@
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -11,6 +7,7 @@ import tensorflow as tf
 
 import mmoeex_tf as mt
 from mmoeex_tf.integrations.distributed import shard_by_data, tf_config
+from tests.helpers import finish, free_ports, run_on_two_cpu_replicas, start_process
 
 SCRIPT = Path(__file__).parent / "scripts" / "multi_worker_fit.py"
 WORKER_TIMEOUT_S = 180
@@ -21,46 +18,16 @@ Y = {"flag": (X[:, 0] > 0).astype("float32"), "value": X[:, 1] - X[:, 2]}
 TASKS = [mt.Task("flag", "binary"), mt.Task("value", "regression")]
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("localhost", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _start(output, **env):
-    environment = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    environment.update(CUDA_VISIBLE_DEVICES="", **env)
-    return subprocess.Popen(
-        [sys.executable, str(SCRIPT), str(output)],
-        cwd=output.parent,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def test_two_workers_end_with_the_same_weights_as_one_process(tmp_path):
-    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    workers = [f"localhost:{port}" for port in free_ports(2)]
     outputs = [tmp_path / "worker0.npz", tmp_path / "worker1.npz", tmp_path / "one.npz"]
     processes = [
-        _start(outputs[index], TF_CONFIG=tf_config(workers, index)) for index in (0, 1)
+        start_process([SCRIPT, outputs[i]], tmp_path, TF_CONFIG=tf_config(workers, i))
+        for i in (0, 1)
     ]
-    processes.append(_start(outputs[2]))
-    try:
-        for process in processes:
-            log, _ = process.communicate(timeout=WORKER_TIMEOUT_S)
-            assert process.returncode == 0, log[-3000:]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+    processes.append(start_process([SCRIPT, outputs[2]], tmp_path))
+    for code, log in finish(processes, WORKER_TIMEOUT_S):
+        assert code == 0, log[-3000:]
     first, second, alone = (np.load(path) for path in outputs)
     assert first.files == alone.files
     assert {"loss", "flag_auc", "value_mae", "val_loss", "val_flag_auc"} <= set(
@@ -122,3 +89,39 @@ def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):
     for want, got in zip(reference.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
     assert not backup.exists()  # deleted once training completes
+
+
+@pytest.mark.slow
+def test_a_mirrored_run_on_two_cpu_replicas_ends_as_one_replica(tmp_path):
+    replicas, difference = run_on_two_cpu_replicas(
+        f"""
+        import dataclasses
+
+        import numpy as np
+        from mmoeex_tf import runs
+        from mmoeex_tf.training.strategies import make_strategy
+
+        config = runs.RunConfig(
+            data="synthetic",
+            data_options={{"sizes": [256, 64, 64], "num_features": 8}},
+            experts=4,
+            expert_units=(8,),
+            epochs=2,
+            batch_size=32,
+        )
+        for strategy in ("mirrored", "auto"):
+            output = r"{tmp_path}/" + strategy
+            runs.run(
+                dataclasses.replace(config, strategy=strategy, output=output),
+                verbose=0,
+            )
+        print(make_strategy("mirrored").num_replicas_in_sync)
+        mirrored, alone = (
+            runs.load_saved_model(r"{tmp_path}/" + name + "/model.keras").get_weights()
+            for name in ("mirrored", "auto")
+        )
+        print(max(float(np.max(np.abs(a - b))) for a, b in zip(mirrored, alone)))
+        """
+    )
+    assert replicas == 2
+    assert difference < 1e-6

@@ -1,5 +1,7 @@
 """Multi-worker training with `model.fit` (synchronous data parallelism).
 
+`mmoeex train --strategy multi-worker` does all of this for a run (see
+`mmoeex_tf.runs.run`); this module is the recipe for your own `fit` loops.
 Every worker runs the same script. `TF_CONFIG` tells each one the cluster
 and its own place in it; the strategy connects the workers, keeps one copy
 of every variable per worker, and sums the gradients over all workers at
@@ -47,81 +49,15 @@ model.fit(train, epochs=10, callbacks=[
   workers hold the same weights, and a restarted job resumes every worker
   from its own copy, at the epoch after the last one finished.
 
-Keras 3.15 passes two things to the strategy's `reduce` that the stock
-`tf.distribute.MultiWorkerMirroredStrategy` rejects in `fit` (a nested batch
-when it builds the model, and `axis=0` on scalar metrics; keras-team/keras
-issue 20585); `MultiWorkerMirroredStrategy` here is the stock strategy with
-those two cases handled.
+`MultiWorkerMirroredStrategy` here is the stock strategy with two cases of
+Keras 3.15's `fit` handled (keras-team/keras issue 20585). It and the helpers
+live in `mmoeex_tf.training.strategies`, which runs use too.
 """
 
-import json
+from mmoeex_tf.training.strategies import (
+    MultiWorkerMirroredStrategy,
+    shard_by_data,
+    tf_config,
+)
 
-import tensorflow as tf
-
-
-class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-    """`tf.distribute.MultiWorkerMirroredStrategy` that Keras 3 `fit` can use.
-
-    Takes the same arguments. `reduce` maps over nested values and reduces a
-    scalar given `axis=0` as with `axis=None` (over the replicas); anything
-    else reduces as in the parent class.
-    """
-
-    def reduce(self, reduce_op, value, axis):
-        """Reduces `value`, possibly nested, across replicas.
-
-        Args:
-            reduce_op: A `tf.distribute.ReduceOp` value or its name.
-            value: A (nest of) `PerReplica` values or tensors.
-            axis: The axis to reduce over within each replica's value as
-                well, or `None`; ignored for scalars.
-
-        Returns:
-            The reduced value(s), with the structure of `value`.
-        """
-        parent = super()
-
-        def reduce_one(item):
-            rank = self.experimental_local_results(item)[0].shape.rank
-            return parent.reduce(reduce_op, item, None if rank == 0 else axis)
-
-        return tf.nest.map_structure(reduce_one, value)
-
-
-def tf_config(workers, index):
-    """The `TF_CONFIG` value of one worker of a cluster.
-
-    Args:
-        workers: `"host:port"` of every worker, in the same order on all of
-            them.
-        index: This worker's position in `workers`; 0 is the chief.
-
-    Returns:
-        The JSON string to put in the `TF_CONFIG` environment variable.
-    """
-    return json.dumps(
-        {
-            "cluster": {"worker": list(workers)},
-            "task": {"type": "worker", "index": index},
-        }
-    )
-
-
-def shard_by_data(dataset):
-    """Sets a dataset to be split between workers batch by batch.
-
-    Each worker reads the whole dataset and keeps its share of every global
-    batch (`tf.data.experimental.AutoShardPolicy.DATA`), which suits data in
-    memory; the default policy would first try to split by files and warn.
-
-    Args:
-        dataset: A `tf.data.Dataset`, batched with the global batch size.
-
-    Returns:
-        The dataset with the sharding option set.
-    """
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA
-    )
-    return dataset.with_options(options)
+__all__ = ["MultiWorkerMirroredStrategy", "shard_by_data", "tf_config"]

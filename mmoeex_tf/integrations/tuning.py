@@ -26,16 +26,32 @@ The objective is one task's validation metric (`val_income_auc`) or the
 mean over tasks (`val_mean_score`, `val_mean_auc`, logged by
 `MeanTaskMetric` during the search), with the direction each metric needs:
 up for AUC, accuracy and kappa, down for losses and errors.
+
+`search` also runs as one process of a parallel search (Keras Tuner's
+distributed mode): the chief holds the oracle and hands out trials, every
+worker runs trials until none is left, and each trial runs once. The role
+comes from `KERASTUNER_TUNER_ID` / `KERASTUNER_ORACLE_IP` /
+`KERASTUNER_ORACLE_PORT` or from `role` and `oracle`
+(`mmoeex_tf.integrations.parallel_tuning`). The
+search folder must be one that all of them see (shared storage on several
+machines): workers write the trials there, and the chief reads the best one
+back. Waits are bounded: a chief that no worker joins, a worker whose chief
+is not there, a worker started with another config or a port in use are
+named errors.
 """
 
 import dataclasses
+import pathlib
 
 import keras_tuner
 
 from mmoeex_tf import runs
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.integrations.callbacks import MeanTaskMetric
+from mmoeex_tf.integrations.export import export_saved_model
+from mmoeex_tf.integrations.parallel_tuning import SearchRole
 from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.runs.config_files import config_yaml
 from mmoeex_tf.tasks import check_tasks, higher_is_better
 
 TUNERS = ("random", "bayesian", "hyperband")
@@ -228,12 +244,18 @@ def search(
     objective_metric=None,
     directory="runs/tuning",
     verbose=1,
+    role=None,
+    oracle=None,
+    timeout=None,
 ):
     """Searches the space of `MMoEExHyperModel` on a config's data set.
 
     Trials train on the train split (shuffled), for `config.epochs` epochs
     (Hyperband: at most that many), and are scored on the val split. The
     search lives in `<directory>/<data set>` and resumes if that exists.
+    In a parallel search the chief returns once every trial has ended and
+    every worker has been told to stop; a worker returns when the oracle
+    has no trial left.
 
     Args:
         config: A `RunConfig`: data set, batch size, epochs, seed, and the
@@ -244,10 +266,22 @@ def search(
         objective_metric: See `MMoEExHyperModel`.
         directory: Folder of the tuner's trials.
         verbose: Keras verbosity of the search.
+        role: `"chief"`, `"worker"` or `None`; see
+            `parallel_tuning.SearchRole.of`.
+        oracle: The chief's `"host:port"`, with `role`.
+        timeout: Seconds the chief waits for a first worker, and a worker
+            for its chief; `None` reads `MMOEEX_JOIN_TIMEOUT` (else 45).
 
     Returns:
-        The tuner, its search done.
+        The tuner, its search done (a worker's oracle is the chief's).
+
+    Raises:
+        MMoEExError: for invalid options or data, the chief's port in use,
+            no worker within `timeout` (chief), no chief within `timeout`
+            or another config than the chief's (worker).
     """
+    settings = f"{config_yaml(config)}{objective_task}{objective_metric}"
+    part = SearchRole.of(settings, role, oracle, timeout)
     data = runs.load_run_data(config)
     hypermodel = MMoEExHyperModel(
         data.tasks,
@@ -257,6 +291,7 @@ def search(
         base_config=config,
         train_labels=data.y["train"],
     )
+    options = {} if part is None else {"hyperparameters": part.hyperparameters()}
     search_tuner = make_tuner(
         tuner,
         hypermodel,
@@ -265,12 +300,43 @@ def search(
         directory=directory,
         project_name=config.data,
         seed=config.seed,
+        **options,
     )
-    search_tuner.search(
-        data.tf_dataset("train", config.batch_size, shuffle=True, seed=config.seed),
-        validation_data=data.tf_dataset("val", config.batch_size),
-        epochs=config.epochs,
-        shuffle=False,  # the dataset shuffles itself; Keras would warn
-        verbose=verbose,
-    )
+
+    def run_search():
+        search_tuner.search(
+            data.tf_dataset("train", config.batch_size, shuffle=True, seed=config.seed),
+            validation_data=data.tf_dataset("val", config.batch_size),
+            epochs=config.epochs,
+            shuffle=False,  # the dataset shuffles itself; Keras would warn
+            verbose=verbose,
+        )
+
+    if part is None:
+        run_search()
+    else:
+        part.run(search_tuner, run_search)
     return search_tuner
+
+
+def export_best(tuner, config, directory, name=None, base_dir="saved_models"):
+    """Saves and exports the best model of a finished search.
+
+    Args:
+        tuner: The tuner of `search` (on its own or the chief).
+        config: The search's `RunConfig`.
+        directory: The search folder given to `search`.
+        name: Name of the exported model; `None` is the data set's.
+        base_dir: Folder of the served models.
+
+    Returns:
+        `(best_trial, model_file, export_path)`: the best `Trial`, the
+        saved `<directory>/<data set>/best_model.keras` and the new
+        SavedModel version folder.
+    """
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    model = tuner.load_model(best_trial)
+    model_file = pathlib.Path(directory) / config.data / "best_model.keras"
+    model.save(model_file)
+    path = export_saved_model(model, name or config.data, base_dir=base_dir)
+    return best_trial, model_file, path

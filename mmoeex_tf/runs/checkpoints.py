@@ -16,6 +16,11 @@ the folder renamed to `epoch-NNNN`, and only then is `latest` replaced
 (`os.replace`, atomic) to name it. A process killed at any moment leaves
 `latest` naming the previous complete checkpoint, which `restore` loads;
 leftovers of an unfinished write are deleted by the next `save`.
+
+Under a multi-worker strategy only the chief keeps checkpoints; the others
+have no folder, and `exists` and `restore` give them the chief's answer and
+state (`broadcast_from_chief`), so every worker continues from the chief's
+last checkpoint.
 """
 
 import dataclasses
@@ -31,6 +36,7 @@ import numpy as np
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.runs.config import RunConfig
 from mmoeex_tf.runs.config_files import config_yaml, read_config_file
+from mmoeex_tf.training.strategies import broadcast_from_chief, is_multi_worker
 
 FOLDER = "checkpoint"
 LATEST = "latest"
@@ -64,17 +70,23 @@ class RunCheckpoints:
 
     Args:
         run_folder: The run folder; checkpoints go to its `checkpoint/`.
+            `None` for a worker other than the chief: it writes nothing.
         config: The run's `RunConfig`, saved with every checkpoint (needed
             by `save` only).
+        strategy: The run's `tf.distribute` strategy; with several workers,
+            `exists` and `restore` exchange the chief's answer and state.
     """
 
-    def __init__(self, run_folder, config=None):
-        self.folder = pathlib.Path(run_folder) / FOLDER
+    def __init__(self, run_folder, config=None, strategy=None):
+        self.folder = None if run_folder is None else pathlib.Path(run_folder) / FOLDER
         self.run_config = config
+        self.strategy = strategy
 
     def exists(self):
-        """Whether a complete checkpoint is there."""
-        return (self.folder / LATEST).is_file()
+        """Whether a complete checkpoint is there (the chief's, on every worker)."""
+        found = self.folder is not None and (self.folder / LATEST).is_file()
+        (shared,) = broadcast_from_chief(self.strategy, [np.array(found)])
+        return bool(shared)
 
     def config(self):
         """Reads the run's `RunConfig`.
@@ -97,6 +109,8 @@ class RunCheckpoints:
             model: The compiled `MMoEExModel` being trained.
             progress: The `Progress` at the end of the epoch just finished.
         """
+        if self.folder is None:
+            return
         name = f"epoch-{progress.epochs_done:04d}"
         staging = self.folder / f".{name}.{uuid.uuid4().hex[:8]}.partial"
         staging.mkdir(parents=True)
@@ -121,6 +135,10 @@ class RunCheckpoints:
     def restore(self, model):
         """Loads the latest checkpoint into `model` and returns its `Progress`.
 
+        A worker other than the chief gets the chief's variables, and its
+        epochs done, best epoch and best score (not the best weights or the
+        history, which only the chief writes out).
+
         Args:
             model: A compiled model built from the run's config.
 
@@ -128,6 +146,27 @@ class RunCheckpoints:
             MMoEExError: if the checkpoint is missing, unreadable or does not
                 fit the model.
         """
+        progress = None if self.folder is None else self._read(model)
+        if not is_multi_worker(self.strategy):
+            return progress
+        numbers = np.array(
+            [0, 0, 0]
+            if progress is None
+            else [progress.epochs_done, progress.best_epoch or 0, progress.best_score],
+            dtype=np.float64,
+        )
+        *values, numbers = broadcast_from_chief(
+            self.strategy, [*_state_values(model), numbers]
+        )
+        _assign_state(model, values, self.folder)
+        if progress is not None:
+            return progress
+        epochs_done, best_epoch, best_score = numbers.tolist()
+        return Progress(
+            int(epochs_done), int(best_epoch) or None, best_score, None, [], 0.0
+        )
+
+    def _read(self, model):
         try:
             folder = self._latest()
             summary = json.loads((folder / "progress.json").read_text("utf-8"))
@@ -147,7 +186,8 @@ class RunCheckpoints:
 
     def remove(self):
         """Deletes the checkpoints (once the run's results are written)."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

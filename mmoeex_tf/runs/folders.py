@@ -1,6 +1,7 @@
 """Run folders and model files: staged writes, fresh names, loading."""
 
 import contextlib
+import dataclasses
 import os
 import pathlib
 import shutil
@@ -64,29 +65,44 @@ def staged_folder(target):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def new_output_folder(config):
+def new_output_folder(config, continue_run=False):
     """Returns the run folder: `config.output` or a fresh default name.
 
     The default is `runs/<data>-<model>-<YYYYmmdd-HHMMSS>`, `<data>` the
     data set's name, or for `moleculenet` its file's name without suffixes
     (`esol.csv` -> `esol`).
 
+    Args:
+        config: The `RunConfig`.
+        continue_run: Accept a folder holding a checkpoint of this same
+            config (all but `output`), to be continued.
+
     Raises:
-        MMoEExError: if the folder exists and is not empty, or is a file.
+        MMoEExError: if the folder exists and is not empty (and, with
+            `continue_run`, holds no checkpoint of this config), or is a file.
     """
     data = config.data
     if data == "moleculenet" and config.data_path:
         data = pathlib.Path(config.data_path).name.split(".")[0]
     default = f"runs/{data}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     folder = pathlib.Path(config.output or default)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        hint = (
-            f"; continue its run with 'mmoeex train --resume {folder}'"
-            if RunCheckpoints(folder).exists()
-            else ""
-        )
+    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+        return folder
+    checkpoints = RunCheckpoints(folder)
+    if continue_run and checkpoints.exists():
+        saved = dataclasses.replace(checkpoints.config(), output=None)
+        if saved == dataclasses.replace(config, output=None):
+            return folder
         raise MMoEExError(
-            f"Output folder {str(folder)!r} already exists and is not empty; "
-            f"choose another --output{hint}."
+            f"Output folder {str(folder)!r} holds the checkpoint of a run with "
+            "another config; choose another --output."
         )
-    return folder
+    hint = (
+        f"; continue its run with 'mmoeex train --resume {folder}'"
+        if checkpoints.exists()
+        else ""
+    )
+    raise MMoEExError(
+        f"Output folder {str(folder)!r} already exists and is not empty; "
+        f"choose another --output{hint}."
+    )

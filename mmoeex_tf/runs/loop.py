@@ -11,6 +11,7 @@ import pandas as pd
 from mmoeex_tf.analysis.scores import validation_score
 from mmoeex_tf.runs.checkpoints import EpochCheckpoint, Progress
 from mmoeex_tf.runs.factory import adapt_model
+from mmoeex_tf.training.strategies import shard_by_data
 
 
 class BestWeights(keras.callbacks.Callback):
@@ -82,6 +83,8 @@ def train(model, data, config, callbacks=(), verbose=1, checkpoints=None):
     the config's `standardize_targets`, `normalize_losses` and `prior_bias`
     say); a resumed one has them from its checkpoint. Training stops early
     after `config.early_stopping` epochs without a better validation score.
+    Under a multi-worker strategy each worker takes its share of every
+    global batch of `config.batch_size` rows.
     Ctrl-C (`KeyboardInterrupt`) during training ends it early; the best
     weights so far are kept and `interrupted` is set.
 
@@ -128,11 +131,11 @@ def train(model, data, config, callbacks=(), verbose=1, checkpoints=None):
     interrupted = False
     try:
         model.fit(
-            dataset,
+            shard_by_data(dataset),
             steps_per_epoch=steps,
             initial_epoch=done.epochs_done,
             epochs=config.epochs,
-            validation_data=data.tf_dataset("val", config.batch_size),
+            validation_data=shard_by_data(data.tf_dataset("val", config.batch_size)),
             shuffle=False,  # the dataset shuffles itself
             callbacks=[history, best, *callbacks, *saving],
             verbose=verbose,
