@@ -6,7 +6,9 @@ import pytest
 import tensorflow as tf
 
 import mmoeex_tf as mt
+from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.integrations.distributed import shard_by_data, tf_config
+from mmoeex_tf.training.strategies import make_strategy
 from tests.helpers import finish, free_ports, run_on_two_cpu_replicas, start_process
 
 SCRIPT = Path(__file__).parent / "scripts" / "multi_worker_fit.py"
@@ -125,3 +127,12 @@ def test_a_mirrored_run_on_two_cpu_replicas_ends_as_one_replica(tmp_path):
     )
     assert replicas == 2
     assert difference < 1e-6
+
+
+def test_single_process_strategies():
+    assert make_strategy("auto") is tf.distribute.get_strategy()
+    one = make_strategy("one-device")
+    assert isinstance(one, tf.distribute.OneDeviceStrategy)
+    assert one.num_replicas_in_sync == 1
+    with pytest.raises(MMoEExError, match="Unknown strategy 'ring'"):
+        make_strategy("ring")
