@@ -5,6 +5,8 @@ import tensorflow as tf
 
 import mmoeex_tf as mt
 from mmoeex_tf import MMoEExError, MMoEExModel, Task
+from mmoeex_tf.training.losses import activate as activate_task
+from mmoeex_tf.training.metrics import TaskAUCs, TaskMetrics, TwoClassAUC
 from tests.helpers import ScaledDense
 
 RNG = np.random.default_rng(0)
@@ -122,6 +124,39 @@ def test_metrics_skip_missing_labels():
         assert with_nan[name] == pytest.approx(value, rel=1e-5), name
 
 
+def test_binary_aucs_are_one_metric_equal_to_each_tasks_own():
+    tasks = [Task(f"t{i}", "binary") for i in range(4)] + [Task("v", "regression")]
+    rng = np.random.default_rng(7)
+    labels = {t.name: (rng.random(300) < 0.3).astype("float32") for t in tasks}
+    labels["t3"][:] = 0.0  # one class only
+    weights = {t.name: (rng.random(300) < 0.7).astype("float32") for t in tasks}
+    logits = {t.name: rng.normal(size=(300, 1)).astype("float32") for t in tasks}
+    metrics = TaskMetrics(tasks)
+    aucs = metrics.metrics[0]
+    assert isinstance(aucs, TaskAUCs) and aucs.task_names == ["t0", "t1", "t2", "t3"]
+    assert [m.name for m in metrics.metrics[1:]] == ["v_mae", "v_rmse"]
+
+    def activate(index, task_logits):  # the model's outputs of the logits
+        return activate_task(tasks[index], task_logits)
+
+    metrics.update(labels, weights, logits, activate)
+    flipped = {name: -value for name, value in logits.items()}
+    metrics.update(labels, weights, flipped, activate, finite=False)  # no count
+    result = aucs.result()
+    assert sorted(result) == ["t0_auc", "t1_auc", "t2_auc", "t3_auc"]
+    for name in ("t0", "t1", "t2"):
+        single = TwoClassAUC(num_thresholds=1000)
+        probabilities = 1.0 / (1.0 + np.exp(-logits[name][:, 0]))
+        single.update_state(labels[name], probabilities, sample_weight=weights[name])
+        assert float(result[f"{name}_auc"]) == pytest.approx(float(single.result()))
+    assert np.isnan(result["t3_auc"])
+    present = weights["v"] > 0
+    mae = np.abs(logits["v"][present, 0] - labels["v"][present]).mean()
+    assert float(metrics.metrics[1].result()) == pytest.approx(mae)
+    clone = TaskAUCs.from_config(aucs.get_config())
+    assert clone.get_config() == aucs.get_config()
+
+
 def test_sequence_tasks_per_step_and_pooled():
     experts = mt.RecurrentExperts(3, 8, cell="gru")
     model = MMoEExModel(SEQ_TASKS, experts, alpha=0.34, tower_units=[8], seed=1)
@@ -141,6 +176,9 @@ def test_sequence_tasks_per_step_and_pooled():
     before = model.evaluate(SEQ, SEQ_Y, verbose=0, return_dict=True)
     history = model.fit(SEQ, SEQ_Y, epochs=8, batch_size=32, verbose=0).history
     assert {"los_kappa", "decomp_auc", "ihm_auc", "sofa_mae"} <= set(history)
+    # Pooled and per-step binary tasks: one batched AUC metric each.
+    aucs = [m.task_names for m in model.metrics if isinstance(m, TaskAUCs)]
+    assert aucs == [["ihm"], ["decomp"]]
     after = model.evaluate(SEQ, SEQ_Y, verbose=0, return_dict=True)
     assert after["loss"] < before["loss"]
     assert np.isfinite(after["sofa_loss"])

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from mmoeex_tf._checks import check_positive_integer
 from mmoeex_tf.layers.assignment import check_gate_mask
 from mmoeex_tf.layers.batched_ops import shared_input_dense
 
@@ -34,7 +35,12 @@ class MaskedSoftmaxGate(keras.layers.Layer):
     """One softmax gate per task over the experts, some experts closed.
 
     Each task t computes logits `x @ W[:, t, :] + b[t]` over the E experts
-    and takes their softmax over the experts open to it. A closed expert gets
+    and takes their softmax over the experts open to it. With
+    `projection_units=P`, the input first goes through one linear map `x @ V`
+    to P features shared by all gates, and each gate's kernel is `(P, E)`:
+    the logits `x @ V @ W[:, t, :] + b[t]`, a low-rank gate kernel whose size
+    does not grow with tasks x features (a bias on the projection would add
+    nothing the gate biases cannot). A closed expert gets
     a weight of exactly 0, and the gate weights feeding it get a gradient of
     exactly 0, because its logit is replaced by `-inf` before the softmax
     (which subtracts the largest open logit, so large logits do not overflow).
@@ -45,7 +51,9 @@ class MaskedSoftmaxGate(keras.layers.Layer):
         mask: 0/1 array of shape `(tasks, experts)`, or `(experts,)` for a
             single gate; 1 = open.
         use_bias: Whether the gates have a bias.
-        kernel_initializer: Initializer of the gate kernels.
+        kernel_initializer: Initializer of the gate kernels (and projection).
+        projection_units: Width P of a projection of the input shared by all
+            gates; `None` gives every gate its own weights on the input.
         **kwargs: Base layer keyword arguments such as `name` and `dtype`.
 
     Input shape:
@@ -57,7 +65,12 @@ class MaskedSoftmaxGate(keras.layers.Layer):
     """
 
     def __init__(
-        self, mask, use_bias=True, kernel_initializer="glorot_uniform", **kwargs
+        self,
+        mask,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        projection_units=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         mask = np.asarray(mask)
@@ -68,9 +81,21 @@ class MaskedSoftmaxGate(keras.layers.Layer):
         self.num_tasks, self.num_experts = mask.shape
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.projection_units = check_positive_integer(
+            projection_units,
+            "MaskedSoftmaxGate projection_units",
+            none_means="no projection",
+        )
 
     def build(self, input_shape):
         features = input_shape[-1]
+        if self.projection_units is not None:
+            self.projection = self.add_weight(
+                name="projection",
+                shape=(features, self.projection_units),
+                initializer=self.kernel_initializer,
+            )
+            features = self.projection_units
         self.kernel = self.add_weight(
             name="kernel",
             shape=(features, self.num_tasks, self.num_experts),
@@ -84,6 +109,8 @@ class MaskedSoftmaxGate(keras.layers.Layer):
             )
 
     def call(self, inputs):
+        if self.projection_units is not None:
+            inputs = ops.matmul(inputs, self.projection)
         logits = shared_input_dense(inputs, self.kernel)
         if self.use_bias:
             logits = logits + self.bias
@@ -102,5 +129,6 @@ class MaskedSoftmaxGate(keras.layers.Layer):
             "mask": (mask[0] if self.single_gate else mask).tolist(),
             "use_bias": self.use_bias,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "projection_units": self.projection_units,
         }
         return {**super().get_config(), **config}

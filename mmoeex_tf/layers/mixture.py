@@ -32,6 +32,9 @@ class MMoEEx(keras.layers.Layer):
         seed: Seed of the expert-to-task draw.
         gate_mask: An explicit `(tasks, experts)` 0/1 mask; overrides
             `alpha`, `num_exclusive`, `mode` and `seed`.
+        gate_units: Width of a linear projection of the input shared by all
+            gates (`MaskedSoftmaxGate` `projection_units`); `None` gives each
+            gate its own `(features, experts)` kernel.
         **kwargs: Base layer keyword arguments.
 
     Input shape:
@@ -51,6 +54,7 @@ class MMoEEx(keras.layers.Layer):
         mode="exclusivity",
         seed=0,
         gate_mask=None,
+        gate_units=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -75,8 +79,16 @@ class MMoEEx(keras.layers.Layer):
         self.mode, self.seed = mode, seed
         # The attribute name `gate` is where saved weights are found.
         self.gate = MaskedSoftmaxGate(
-            self.gate_mask, dtype=self.dtype_policy, name="gates"
+            self.gate_mask,
+            projection_units=gate_units,
+            dtype=self.dtype_policy,
+            name="gates",
         )
+
+    @property
+    def gate_units(self):
+        """Width of the gates' shared input projection (`None`: none)."""
+        return self.gate.projection_units
 
     @property
     def num_experts(self):
@@ -113,6 +125,7 @@ class MMoEEx(keras.layers.Layer):
             "mode": self.mode,
             "seed": self.seed,
             "gate_mask": np.asarray(self.gate_mask).tolist(),
+            "gate_units": self.gate_units,
         }
         return {**super().get_config(), **config}
 

@@ -43,6 +43,7 @@ class MMoEExModel(keras.Model):
         mode: `"exclusivity"` or `"exclusion"`.
         seed: Seed of the expert-to-task assignment.
         gate_mask: An explicit `(tasks, experts)` 0/1 gate mask.
+        gate_units: Width of a projection of the input shared by the gates.
         tower_units: Widths of every task's tower layers (may be empty).
         tower_activation: Activation of the tower layers.
         tower_dropout: Dropout in the towers.
@@ -68,6 +69,7 @@ class MMoEExModel(keras.Model):
         mode="exclusivity",
         seed=0,
         gate_mask=None,
+        gate_units=None,
         tower_units=(16,),
         tower_activation="relu",
         tower_dropout=0.0,
@@ -86,6 +88,7 @@ class MMoEExModel(keras.Model):
             mode=mode,
             seed=seed,
             gate_mask=gate_mask,
+            gate_units=gate_units,
             dtype=policy,
             name="mmoeex",
         )
@@ -115,7 +118,7 @@ class MMoEExModel(keras.Model):
         self.non_finite_tracker = keras.metrics.Sum(name="non_finite_steps")
         self.non_finite = "skip"
         self._task_losses = losses.TaskLosses(self.tasks)
-        self.task_metrics = [TaskMetrics(task) for task in self.tasks]
+        self.task_metrics = TaskMetrics(self.tasks)
         self._loss_weights = np.array([t.loss_weight for t in self.tasks], "float32")
 
     @property
@@ -233,13 +236,11 @@ class MMoEExModel(keras.Model):
         validation.check_label_keys(self.task_names, y)
         if sample_weight is not None and not isinstance(sample_weight, dict):
             sample_weight = {name: sample_weight for name in self.task_names}
+        sample_weight = sample_weight or {}
         labels, weights = {}, {}
         for task in self.tasks:
-            task_weight = (
-                None if sample_weight is None else sample_weight.get(task.name)
-            )
             labels[task.name], weights[task.name] = losses.prepare_labels(
-                task, y[task.name], task_weight, x.shape
+                task, y[task.name], sample_weight.get(task.name), x.shape
             )
         return labels, weights
 
@@ -279,22 +280,15 @@ class MMoEExModel(keras.Model):
         self.task_loss_tracker.update_state(
             _sum_over_replicas(tf.where(finite, task_losses, 0.0)), keep
         )
-        for index, (task, metrics) in enumerate(zip(self.tasks, self.task_metrics)):
-            if metrics.metrics:
-                task_logits = tf.where(finite, logits[task.name], 0.0)
-                outputs = self._activate(index, task_logits)
-                task_weights = weights[task.name]
-                task_weights *= tf.cast(keep, task_weights.dtype)
-                metrics.update(labels[task.name], task_weights, outputs)
+        self.task_metrics.update(labels, weights, logits, self._activate, finite)
         return self.get_metrics_result()
 
     @property
     def metrics(self):
-        task_metrics = [m for group in self.task_metrics for m in group.metrics]
         return [
             self.loss_tracker,
             self.task_loss_tracker,
-            *task_metrics,
+            *self.task_metrics.metrics,
             self.non_finite_tracker,
         ]
 
@@ -388,6 +382,7 @@ class MMoEExModel(keras.Model):
             "mode": self.mixture.mode,
             "seed": self.mixture.seed,
             "gate_mask": np.asarray(self.gate_mask).tolist(),
+            "gate_units": self.mixture.gate_units,
             "optimization": keras.saving.serialize_keras_object(self.optimization),
             **self._tower_config,
         }

@@ -20,7 +20,9 @@ def build_model(config, tasks, input_shape, train_rows=None):
     with a single expert (as `baselines.shared_bottom`, for any expert kind);
     `"single-task"` one expert per task with a diagonal gate mask, so each
     task has its own expert and tower and no weight is shared (independent
-    single-task networks, trained and saved as one model).
+    single-task networks, trained and saved as one model). `gate_units`
+    gives the gates of MMoEEx and MMoE a shared input projection; the other
+    two have a constant gate and ignore it.
 
     Args:
         config: A `RunConfig`.
@@ -57,11 +59,18 @@ def build_model(config, tasks, input_shape, train_rows=None):
     }
     if config.model == "mmoeex":
         model = MMoEExModel(
-            tasks, experts, alpha=config.alpha, mode=config.mode, **options
+            tasks,
+            experts,
+            alpha=config.alpha,
+            mode=config.mode,
+            gate_units=config.gate_units,
+            **options,
         )
     elif config.model == "single-task":
         mask = np.eye(len(tasks), dtype=np.int32)
         model = MMoEExModel(tasks, experts, gate_mask=mask, **options)
+    elif config.model == "mmoe":
+        model = baselines.mmoe(tasks, experts, gate_units=config.gate_units, **options)
     else:
         model = baselines.mmoe(tasks, experts, **options)
     model.build((None, *input_shape))

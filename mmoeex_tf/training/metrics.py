@@ -2,11 +2,12 @@
 
 Each task's metrics are Keras metrics updated with the task's present labels
 only (missing ones get sample weight 0), named `<task>_<metric>` so that
-`fit` logs `income_auc`, `val_los_kappa`, ... A metric that its labels leave
-undefined is `NaN`, never a number that looks like a score: the AUC and
-kappa of labels of one class only, and any metric without labels. Means over
-tasks (`mmoeex_tf.analysis.scores.validation_score`, the command-line
-tables) leave such tasks out.
+`fit` logs `income_auc`, `val_los_kappa`, ...; the ROC-AUCs of all binary
+tasks are one metric (`TaskAUCs`), so hundreds of tasks add a few ops. A
+metric that its labels leave undefined is `NaN`, never a number that looks
+like a score: the AUC and kappa of labels of one class only, and any metric
+without labels. Means over tasks (`mmoeex_tf.analysis.scores.validation_score`,
+the command-line tables) leave such tasks out.
 """
 
 import keras
@@ -113,10 +114,9 @@ class TaskMeans(keras.metrics.Metric):
         self.count.assign_add(weight)
 
     def result(self):
-        means = tf.math.divide_no_nan(self.totals, self.count)
+        means = tf.unstack(tf.math.divide_no_nan(self.totals, self.count))
         return {
-            f"{name}_{self.suffix}": means[index]
-            for index, name in enumerate(self.task_names)
+            f"{name}_{self.suffix}": mean for name, mean in zip(self.task_names, means)
         }
 
     def reset_state(self):
@@ -197,6 +197,60 @@ class LabelledMetric(keras.metrics.Metric):
         return {**super().get_config(), **config}
 
 
+@keras.saving.register_keras_serializable(package="mmoeex_tf")
+class TaskAUCs(keras.metrics.AUC):
+    """The ROC-AUCs of many binary tasks as one metric.
+
+    `keras.metrics.AUC` with `multi_label=True`: one task per label, the
+    confusion counts of all tasks at the same thresholds in one
+    `(thresholds, tasks)` variable each, updated by one set of ops per step
+    whatever the number of tasks. Each task's AUC equals that of its own
+    `TwoClassAUC`, `NaN` while its labels hold one class only. `result()` is
+    a dict `{"<task>_auc": auc}`.
+
+    Args:
+        task_names: The task names, in the order of the label columns.
+        num_thresholds: Thresholds of the ROC curve.
+        name: Metric name.
+        dtype: Dtype of the counts.
+
+    `update_state` takes labels, probabilities and sample weights shaped
+    `(n, tasks)`; a weight of 0 leaves that label out.
+    """
+
+    def __init__(self, task_names, num_thresholds=1000, name="task_aucs", dtype=None):
+        self.task_names = list(task_names)
+        super().__init__(
+            num_thresholds=num_thresholds,
+            multi_label=True,
+            num_labels=len(self.task_names),
+            name=name,
+            dtype=dtype,
+        )
+
+    def result(self):
+        # The ROC area of keras.metrics.AUC (trapezoids over the thresholds),
+        # kept per label instead of averaged.
+        positives = self.true_positives + self.false_negatives
+        negatives = self.true_negatives + self.false_positives
+        recall = tf.math.divide_no_nan(self.true_positives, positives)
+        false_rate = tf.math.divide_no_nan(self.false_positives, negatives)
+        heights = (recall[:-1] + recall[1:]) / 2.0
+        aucs = tf.reduce_sum((false_rate[:-1] - false_rate[1:]) * heights, axis=0)
+        both = tf.logical_and(positives[0] > 0, negatives[0] > 0)
+        aucs = tf.where(both, aucs, tf.constant(float("nan"), aucs.dtype))
+        # One unstack op, not one slice per task.
+        return dict(zip((f"{n}_auc" for n in self.task_names), tf.unstack(aucs)))
+
+    def get_config(self):
+        return {
+            "task_names": self.task_names,
+            "num_thresholds": self.num_thresholds,
+            "name": self.name,
+            "dtype": self.dtype,
+        }
+
+
 def _make_metric(task, metric):
     name = f"{task.name}_{metric}"
     if metric in ("auc", "pr_auc"):
@@ -222,46 +276,106 @@ def _make_metric(task, metric):
 
 
 class TaskMetrics:
-    """The metrics of one task, fed with its present labels only.
+    """The metrics of all tasks, fed with their present labels only.
+
+    The `auc` of every binary task is one `TaskAUCs` for all of them (with
+    hundreds of tasks, one Keras metric per task made the training graph
+    hundreds of times larger); every other metric is one Keras metric per
+    task.
 
     Args:
-        task: The `Task`; its `metrics` names the metrics to build.
+        tasks: The `Task` specs; each one's `metrics` names its metrics.
     """
 
-    def __init__(self, task):
-        self.task = task
-        self.metrics = [_make_metric(task, metric) for metric in task.metrics]
+    def __init__(self, tasks):
+        self.tasks = list(tasks)
+        # One TaskAUCs for the binary tasks predicted per example and one for
+        # those predicted per step: their labels have different shapes.
+        self._aucs = []
+        for per_step in (False, True):
+            names = [
+                task.name
+                for task in self.tasks
+                if task.kind == "binary"
+                and "auc" in task.metrics
+                and task.per_step == per_step
+            ]
+            if names:
+                name = "step_task_aucs" if per_step else "task_aucs"
+                self._aucs.append(TaskAUCs(names, name=name))
+        batched = {name for metric in self._aucs for name in metric.task_names}
+        self._per_task = {
+            task.name: [
+                _make_metric(task, metric)
+                for metric in task.metrics
+                if not (metric == "auc" and task.name in batched)
+            ]
+            for task in self.tasks
+        }
 
-    def update(self, labels, weights, outputs):
+    @property
+    def metrics(self):
+        """Every Keras metric object, the `TaskAUCs` first."""
+        per_task = [m for metrics in self._per_task.values() for m in metrics]
+        return self._aucs + per_task
+
+    def update(self, labels, weights, logits, activate, finite=True):
         """Updates every metric.
 
         Args:
-            labels: Cleaned labels (missing entries hold any value).
-            weights: Per-label weights, 0 for missing labels.
-            outputs: The task's activated outputs (probabilities or values).
+            labels: Dict task name -> cleaned labels (missing entries hold
+                any value).
+            weights: Dict task name -> per-label weights, 0 for missing labels.
+            logits: Dict task name -> logits.
+            activate: Function `(task index, logits)` -> the task's outputs
+                (probabilities or values), as the model returns them.
+            finite: Whether the step counts; if not, it counts for nothing.
         """
-        labels, weights, outputs = self._flatten(labels, weights, outputs)
-        for metric in self.metrics:
-            metric.update_state(labels, outputs, sample_weight=weights)
+        keep = tf.cast(finite, tf.float32)
 
-    def _flatten(self, labels, weights, outputs):
-        """Collapses batch and step axes so every step counts as a sample."""
-        if self.task.kind == "multiclass":
-            classes = self.task.output_size
-            return (
-                tf.reshape(labels, [-1]),
-                tf.reshape(weights, [-1]),
-                tf.reshape(outputs, [-1, classes]),
+        def columns(values, names):
+            return tf.stack([tf.reshape(values[name], [-1]) for name in names], 1)
+
+        for aucs in self._aucs:
+            names = aucs.task_names
+            # A binary task's output is the sigmoid of its logit: one op for
+            # all the tasks.
+            scores = tf.where(finite, columns(logits, names), 0.0)
+            aucs.update_state(
+                columns(labels, names),
+                tf.sigmoid(scores),
+                sample_weight=columns(weights, names) * keep,
             )
-        if self.task.kind == "multilabel":
-            size = self.task.output_size
-            return (
-                tf.reshape(labels, [-1, size]),
-                tf.reshape(weights, [-1, size]),
-                tf.reshape(outputs, [-1, size]),
-            )
+        for index, task in enumerate(self.tasks):
+            if self._per_task[task.name]:
+                outputs = activate(index, tf.where(finite, logits[task.name], 0.0))
+                flat_labels, flat_weights, flat_outputs = _flatten(
+                    task, labels[task.name], weights[task.name] * keep, outputs
+                )
+                for metric in self._per_task[task.name]:
+                    metric.update_state(
+                        flat_labels, flat_outputs, sample_weight=flat_weights
+                    )
+
+
+def _flatten(task, labels, weights, outputs):
+    """Collapses batch and step axes so every step counts as a sample."""
+    if task.kind == "multiclass":
+        classes = task.output_size
         return (
-            tf.reshape(labels, [-1, 1]),
+            tf.reshape(labels, [-1]),
             tf.reshape(weights, [-1]),
-            tf.reshape(outputs, [-1, 1]),
+            tf.reshape(outputs, [-1, classes]),
         )
+    if task.kind == "multilabel":
+        size = task.output_size
+        return (
+            tf.reshape(labels, [-1, size]),
+            tf.reshape(weights, [-1, size]),
+            tf.reshape(outputs, [-1, size]),
+        )
+    return (
+        tf.reshape(labels, [-1, 1]),
+        tf.reshape(weights, [-1]),
+        tf.reshape(outputs, [-1, 1]),
+    )
