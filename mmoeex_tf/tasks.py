@@ -3,7 +3,14 @@
 import dataclasses
 import re
 
-from mmoeex_tf._checks import check_integer, check_number, check_positive_integer
+import numpy as np
+
+from mmoeex_tf._checks import (
+    check_choice,
+    check_integer,
+    check_number,
+    check_positive_integer,
+)
 from mmoeex_tf.errors import MMoEExError
 
 KINDS = ("binary", "multiclass", "multilabel", "regression")
@@ -76,16 +83,9 @@ class Task:
                 f"Task name {self.name!r} is not valid: use letters, digits "
                 "and underscores, starting with a letter."
             )
-        if self.kind not in KINDS:
-            raise MMoEExError(
-                f"Task {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}."
-            )
+        check_choice(self.kind, f"Task {self.name!r}: kind", KINDS)
         object.__setattr__(self, "output_size", self._checked_output_size())
-        if self.pooling not in POOLINGS:
-            raise MMoEExError(
-                f"Task {self.name!r}: pooling must be one of {POOLINGS}, "
-                f"got {self.pooling!r}."
-            )
+        check_choice(self.pooling, f"Task {self.name!r}: pooling", POOLINGS)
         pooling_steps = check_positive_integer(
             self.pooling_steps,
             f"Task {self.name!r}: pooling_steps",
@@ -127,7 +127,9 @@ class Task:
                     f"Task {self.name!r}: positive_weight applies to binary "
                     f"and multilabel tasks, not {self.kind}."
                 )
-            weights = _as_tuple(self.positive_weight)
+            weights = _as_tuple(
+                self.positive_weight, f"Task {self.name!r}: positive_weight"
+            )
             if len(weights) not in (1, self.output_size) or min(weights) <= 0:
                 raise MMoEExError(
                     f"Task {self.name!r}: positive_weight must be one positive "
@@ -141,7 +143,9 @@ class Task:
                     f"Task {self.name!r}: class_weights apply to multiclass "
                     f"tasks, not {self.kind}."
                 )
-            weights = _as_tuple(self.class_weights)
+            weights = _as_tuple(
+                self.class_weights, f"Task {self.name!r}: class_weights"
+            )
             if len(weights) != self.output_size or min(weights) < 0:
                 raise MMoEExError(
                     f"Task {self.name!r}: class_weights must be "
@@ -197,10 +201,10 @@ def higher_is_better(metric):
     return metric not in LOWER_IS_BETTER
 
 
-def _as_tuple(value):
-    if isinstance(value, (int, float)):
-        return (float(value),)
-    return tuple(float(v) for v in value)
+def _as_tuple(value, name):
+    """One number or a sequence of them as a tuple of floats (`True` is none)."""
+    values = value if isinstance(value, (list, tuple, np.ndarray)) else (value,)
+    return tuple(check_number(v, name) for v in values)
 
 
 def check_tasks(tasks):

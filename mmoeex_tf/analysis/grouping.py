@@ -12,6 +12,7 @@ import numpy as np
 from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 
+from mmoeex_tf._checks import check_choice
 from mmoeex_tf.errors import MMoEExError
 
 SIMILARITIES = ("cosine", "correlation")
@@ -62,8 +63,7 @@ def task_similarity(weights, metric="cosine"):
     Returns:
         A symmetric `(tasks, tasks)` array with ones on the diagonal.
     """
-    if metric not in SIMILARITIES:
-        raise MMoEExError(f"metric must be one of {SIMILARITIES}, got {metric!r}.")
+    check_choice(metric, "metric", SIMILARITIES)
     weights = np.asarray(weights, dtype=np.float64)
     if metric == "correlation":
         weights = weights - weights.mean(axis=1, keepdims=True)

@@ -17,7 +17,7 @@ import warnings
 import keras
 import tensorflow as tf
 
-from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf._checks import check_choice
 from mmoeex_tf.training.replicas import sum_over_replicas
 
 POLICIES = ("skip", "stop")
@@ -29,9 +29,7 @@ def check_policy(policy):
     Raises:
         MMoEExError: otherwise.
     """
-    if policy not in POLICIES:
-        raise MMoEExError(f"non_finite must be one of {POLICIES}, got {policy!r}.")
-    return policy
+    return check_choice(policy, "non_finite", POLICIES)
 
 
 def all_finite(loss, gradients, optimizer):
