@@ -93,7 +93,7 @@ def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):
     assert not backup.exists()  # deleted once training completes
 
 
-@pytest.mark.slow
+@pytest.mark.cluster
 def test_a_mirrored_run_on_two_cpu_replicas_ends_as_one_replica(tmp_path):
     replicas, difference = run_on_two_cpu_replicas(
         f"""

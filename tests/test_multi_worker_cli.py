@@ -84,7 +84,7 @@ def two_workers(tmp_path_factory):
     return folder
 
 
-@pytest.mark.slow
+@pytest.mark.cluster
 def test_two_workers_end_as_one_process_and_only_the_chief_writes(two_workers):
     _assert_same_weights(_weights(two_workers / "one"), _weights(two_workers / "run"))
     metrics = json.loads((two_workers / "run" / "metrics.json").read_text())
@@ -93,7 +93,7 @@ def test_two_workers_end_as_one_process_and_only_the_chief_writes(two_workers):
     assert list((two_workers / "w1").iterdir()) == []  # the worker wrote nothing
 
 
-@pytest.mark.slow
+@pytest.mark.cluster
 @pytest.mark.parametrize("restart", ["same command", "resume"])
 def test_a_killed_worker_is_survived(two_workers, tmp_path, restart):
     config, output = _config_file(tmp_path), tmp_path / "run"
@@ -126,6 +126,7 @@ def test_a_killed_worker_is_survived(two_workers, tmp_path, restart):
     assert list((tmp_path / "w1").iterdir()) == []
 
 
+@pytest.mark.cluster
 def test_workers_with_different_configs_stop_with_a_named_error(tmp_path):
     workers = _cluster()
     processes = [

@@ -49,7 +49,7 @@ def _summary(log):
     return json.loads(log.strip().splitlines()[-1])
 
 
-@pytest.mark.slow
+@pytest.mark.cluster
 def test_a_chief_and_two_workers_run_every_trial_once(tmp_path):
     config = _config_file(tmp_path)
     (port,) = free_ports(1)
@@ -70,6 +70,7 @@ def test_a_chief_and_two_workers_run_every_trial_once(tmp_path):
     assert (tmp_path / "search" / "synthetic" / "best_model.keras").is_file()
 
 
+@pytest.mark.cluster
 def test_a_worker_with_another_config_and_a_chief_without_workers_stop(tmp_path):
     (port,) = free_ports(1)
     wait = {"MMOEEX_JOIN_TIMEOUT": "10"}

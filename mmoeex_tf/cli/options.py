@@ -261,7 +261,9 @@ def add_model_and_data(parser, all_rows=False, default_split="test"):
 def data_options(args, model):
     """The loader options of `add_model_and_data`'s arguments.
 
-    For `--data table`, the options saved with a model trained on a table
+    For a model trained on sequences of a long table (physio4), its saved
+    input statistics (`runs.data.saved_data_options`). For `--data table`,
+    the options saved with a model trained on a table
     (`TableModel.table_options`: its encoder, target columns and labels,
     missing-value markers) under those given.
 
@@ -269,10 +271,11 @@ def data_options(args, model):
         MMoEExError: for `--data table` with a model not trained on a table.
     """
     from mmoeex_tf.datasets.table_model import TableModel
+    from mmoeex_tf.runs.data import saved_data_options
 
     given = {key: value for key, value in vars(args).items() if key in DATA_OPTIONS}
     if args.data != "table":
-        return given
+        return {**saved_data_options(model), **given}
     if not isinstance(model, TableModel):
         raise MMoEExError(
             f"{args.model_file!r} was not trained on a table (it takes encoded "

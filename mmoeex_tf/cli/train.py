@@ -83,6 +83,9 @@ def _print_summary(run, quiet):
     from mmoeex_tf.runs.report import format_scores
 
     result = run.result
+    if run.folder is None:  # a worker of a multi-worker run
+        print("Worker done; the chief wrote the run folder.")
+        return
     if result.best_epoch is None:
         where = "of the initial weights (no epoch finished)"
     else:

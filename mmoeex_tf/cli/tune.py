@@ -1,11 +1,12 @@
 """`mmoeex tune`: search hyperparameters with Keras Tuner, export the best."""
 
-import pathlib
-
 from mmoeex_tf.cli.options import add_config_option, add_run_options, run_config
 from mmoeex_tf.integrations.tuning import TUNERS
 
-USAGE = ("mmoeex tune [--config FILE] [options] [--tuner random|bayesian|hyperband]",)
+USAGE = (
+    "mmoeex tune [--config FILE] [options] [--tuner random|bayesian|hyperband]",
+    "mmoeex tune [options] --tuner-role chief|worker --oracle HOST:PORT",
+)
 
 
 def add_command(commands):
@@ -65,6 +66,19 @@ def add_arguments(parser):
         help="folder of the trials; an existing search resumes (runs/tuning)",
     )
     group.add_argument(
+        "--tuner-role",
+        choices=("chief", "worker"),
+        help="part in a parallel search: the chief serves the trials at "
+        "--oracle and exports the best model, workers run the trials (by "
+        "default KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and "
+        "KERASTUNER_ORACLE_PORT say; without them, the search runs alone)",
+    )
+    group.add_argument(
+        "--oracle",
+        metavar="HOST:PORT",
+        help="address of the chief's oracle, with --tuner-role",
+    )
+    group.add_argument(
         "--name", help="name of the exported best model (the data set's name)"
     )
     group.add_argument(
@@ -85,7 +99,9 @@ def tune(config, args):
 
     Prints the best hyperparameters and objective value, saves the best
     model as `<search dir>/<data set>/best_model.keras` and exports it as
-    the next version of `<base dir>/<name>/` for TF Serving.
+    the next version of `<base dir>/<name>/` for TF Serving. In a parallel
+    search the chief does this once every trial has ended; a worker runs
+    trials until none is left and writes only the trials.
 
     Args:
         config: The resolved `RunConfig` of the run options.
@@ -95,10 +111,12 @@ def tune(config, args):
         The exit code, 0.
 
     Raises:
-        MMoEExError: for invalid options or data.
+        MMoEExError: for invalid options or data, or a parallel search whose
+            chief or workers do not come (see
+            `mmoeex_tf.integrations.parallel_tuning`).
     """
     from mmoeex_tf.integrations import tuning
-    from mmoeex_tf.integrations.export import export_saved_model
+    from mmoeex_tf.integrations.parallel_tuning import FINGERPRINT, tuner_role
 
     tuner = tuning.search(
         config,
@@ -107,14 +125,18 @@ def tune(config, args):
         objective_task=args.objective_task,
         objective_metric=args.objective_metric,
         directory=args.search_dir,
+        role=args.tuner_role,
+        oracle=args.oracle,
     )
-    best_trial = tuner.oracle.get_best_trials(1)[0]
-    model = tuner.load_model(best_trial)
-    model_file = pathlib.Path(args.search_dir) / config.data / "best_model.keras"
-    model.save(model_file)
-    path = export_saved_model(model, args.name or config.data, base_dir=args.base_dir)
+    if tuner_role() == "worker":
+        print(f"Tuner worker {tuner.tuner_id}: no trial left; the chief exports.")
+        return 0
+    best_trial, model_file, path = tuning.export_best(
+        tuner, config, args.search_dir, args.name, args.base_dir
+    )
     print(f"Best {tuner.oracle.objective.name}: {best_trial.score:.4f}")
     for name, value in best_trial.hyperparameters.values.items():
-        print(f"  {name}: {value}")
+        if name != FINGERPRINT:
+            print(f"  {name}: {value}")
     print(f"Saved {model_file}; exported to {path}")
     return 0

@@ -10,6 +10,7 @@ statistics=model.statistics)`), never with its own statistics.
 
 import keras
 
+from mmoeex_tf.models.conversion import converted
 from mmoeex_tf.models.mmoeex_model import MMoEExModel
 
 
@@ -39,13 +40,7 @@ class SequenceModel(MMoEExModel):
         Returns:
             The `SequenceModel`.
         """
-        sequence = cls.from_config({**model.get_config(), "statistics": statistics})
-        sequence.build(model.get_build_config()["input_shape"])
-        sequence.set_weights(model.get_weights())
-        compile_config = model.get_compile_config()
-        if compile_config is not None:
-            sequence.compile_from_config(compile_config)
-        return sequence
+        return converted(model, cls, statistics=statistics)
 
     def get_config(self):
         return {**super().get_config(), "statistics": self.statistics}

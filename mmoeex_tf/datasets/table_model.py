@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mmoeex_tf.models.conversion import converted
 from mmoeex_tf.models.mmoeex_model import MMoEExModel
 
 #: Suffix of a multiclass task's class probabilities in `predict_labels`.
@@ -57,19 +58,10 @@ class TableModel(MMoEExModel):
         Returns:
             The `TableModel`.
         """
-        config = {
-            **model.get_config(),
-            "encoder": encoder,
-            "targets": targets,
-            "id_columns": id_columns,
-        }
-        table = cls.from_config(config)
-        table.build(model.get_build_config()["input_shape"])
-        table.set_weights(model.get_weights())  # the encoder has no weights
-        compile_config = model.get_compile_config()
-        if compile_config is not None:
-            table.compile_from_config(compile_config)
-        return table
+        # The encoder has no weights: `model`'s weights are all of them.
+        return converted(
+            model, cls, encoder=encoder, targets=targets, id_columns=id_columns
+        )
 
     def table_options(self):
         """The arguments that read a new table as this model's.

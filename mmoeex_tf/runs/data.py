@@ -118,7 +118,9 @@ def model_to_save(model, data):
         `SequenceModel` carrying them; else `model` itself.
     """
     if isinstance(data, TableData) and not isinstance(model, TableModel):
-        return TableModel.from_model(model, data.encoder, data.targets)
+        ids = data.info.get("ids", {}).get("train")
+        id_columns = list(ids.columns) if ids is not None else []
+        return TableModel.from_model(model, data.encoder, data.targets, id_columns)
     if "statistics" in data.info and not isinstance(model, SequenceModel):
         return SequenceModel.from_model(model, data.info["statistics"])
     return model
