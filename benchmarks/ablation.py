@@ -57,6 +57,7 @@ VARIANTS = {
     "alpha0": {"alpha": 0.0},
     "experts16": {"experts": 16},
     "gate16": {"gate_units": 16},
+    "gate16-normalized": {"gate_units": 16, "prior_bias": False},
     "narrow16": {"expert_units": [16]},
     "drop0.5": {"expert_units": [32], "expert_dropout": 0.5},
     "lr3e-4-e30": {"learning_rate": 3e-4, "epochs": 30},

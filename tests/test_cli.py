@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -88,6 +89,8 @@ def test_train_writes_every_output(census_run, capsys):
     test = summary["metrics"]["test"]
     assert set(test) == {"income", "marital", "education"}
     assert all(0.6 < test[task]["auc"] <= 1.0 for task in test)
+    mean = summary["mean_over_tasks"]["test"]["auc"]
+    assert mean == pytest.approx(np.mean([test[task]["auc"] for task in test]))
     table = pd.read_csv(census_run / "metrics.csv")
     assert len(table) == 9 and {"split", "task", "loss", "auc"} <= set(table)
     assert list(pd.read_csv(census_run / "history.csv")["epoch"]) == [1]

@@ -27,7 +27,7 @@ the same machine. Sections (all by default):
 4. `export`: the SavedModel of `mmoeex_tf.integrations.export.export_saved_model`, loaded
    with `tf.saved_model.load`, its `serving_default` signature called on CPU:
    batch-1 latency (median, p90, p99; target < 2 ms) and batch-512 throughput.
-5. `physio`: physio4 (48 steps, 79 features) as the reproduction runs it
+5. `physio`: physio4 (48 steps, 82 features) as the reproduction runs it
    (6 experts of 16 units, alpha 0.5, towers of 16, AdamW lr 1e-3 weight
    decay 1e-4, batch 128; MAML-MTL with `split_ratio=None`): median train
    step of joint and MAML-MTL order 1 and 2 with GRU experts, and joint steps

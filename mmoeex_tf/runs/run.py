@@ -31,7 +31,7 @@ from mmoeex_tf.runs.data import load_run_data, model_to_save
 from mmoeex_tf.runs.factory import build_model
 from mmoeex_tf.runs.folders import load_saved_model, new_output_folder, staged_folder
 from mmoeex_tf.runs.loop import TrainResult, train
-from mmoeex_tf.runs.report import metrics_table, score_split
+from mmoeex_tf.runs.report import mean_scores, metrics_table, score_split
 from mmoeex_tf.training.strategies import (
     LOST_WORKER_ERRORS,
     check_same,
@@ -66,9 +66,10 @@ def run(config, callbacks=(), verbose=1):
     The folder gets `model.keras` (weights of the best epoch; for a table, a
     `TableModel` that also takes raw rows), `config.yaml`
     (the resolved config), `history.csv`, `learning_curves.png`,
-    `metrics.csv` (per split and task) and `metrics.json` (the same, plus
-    the best epoch, the epochs run, the training time, `interrupted` and
-    the number of skipped non-finite steps). While training, a checkpoint
+    `metrics.csv` (per split and task) and `metrics.json` (the same, each
+    metric's mean over the tasks where it is defined, the best epoch, the
+    epochs run, the training time, `interrupted` and the number of skipped
+    non-finite steps). While training, a checkpoint
     is kept in its `checkpoint/` after every epoch (see
     `mmoeex_tf.runs.checkpoints`); `resume` continues a run that was killed or
     interrupted. The checkpoint is deleted once the results of a finished
@@ -192,6 +193,9 @@ def _write_run(folder, model, config, result, scores):
         "non_finite_steps": int(result.history["non_finite_steps"].sum()),
         "train_seconds": round(result.seconds, 2),
         "metrics": scores,
+        "mean_over_tasks": {
+            split: mean_scores(tasks) for split, tasks in scores.items()
+        },
     }
     text = json.dumps(_finite_or_none(summary), indent=2)
     (folder / "metrics.json").write_text(text + "\n", encoding="utf-8")
