@@ -343,10 +343,12 @@ def physio_data(args):
 
 def recurrent_kernels(model):
     """The `use_cudnn` values of the Keras recurrent layers inside `model`."""
+    experts = model.mixture.experts  # a `RecurrentExperts`: one chain per expert
     values = {
         str(layer.use_cudnn)
-        for layer in model._flatten_layers()
-        if isinstance(layer, keras.layers.RNN) and hasattr(layer, "use_cudnn")
+        for chain in getattr(experts, "experts", [])
+        for layer in chain
+        if hasattr(layer, "use_cudnn")
     }
     return "/".join(sorted(values)) or "grouped (no Keras RNN layer)"
 
