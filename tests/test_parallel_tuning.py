@@ -85,16 +85,27 @@ def test_a_worker_with_another_config_and_a_chief_without_workers_stop(tmp_path)
     assert not (tmp_path / "saved").exists()
 
 
+TUNER_VARIABLES = (
+    "KERASTUNER_TUNER_ID",
+    "KERASTUNER_ORACLE_IP",
+    "KERASTUNER_ORACLE_PORT",
+)
+
+
 @pytest.fixture
 def tuner_variables(monkeypatch):
-    """Keras Tuner's variables, unset now and restored after the test."""
-    for name in (
-        "KERASTUNER_TUNER_ID",
-        "KERASTUNER_ORACLE_IP",
-        "KERASTUNER_ORACLE_PORT",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
+    """Keras Tuner's variables, unset now and restored after the test.
+
+    A search with a role sets them in `os.environ` (Keras Tuner reads them
+    there), so they are put back by hand: `monkeypatch.delenv` of an unset
+    variable would not remove one the test's code sets.
+    """
+    saved = {name: os.environ.pop(name, None) for name in TUNER_VARIABLES}
+    yield monkeypatch
+    for name, value in saved.items():
+        os.environ.pop(name, None)
+        if value is not None:
+            os.environ[name] = value
 
 
 def test_a_worker_without_a_chief_stops_after_the_wait(tuner_variables):

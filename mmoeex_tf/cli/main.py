@@ -8,12 +8,12 @@
     mmoeex diversity MODEL --data NAME [--data-path PATH] [--output DIR]
     mmoeex export MODEL [--name NAME] [--version N] [--base-dir DIR]
     mmoeex tune [--config FILE] [options] [--tuner random|bayesian|hyperband]
+    mmoeex tune [options] --tuner-role chief|worker --oracle HOST:PORT
     mmoeex group [--config FILE] [options] [--groups N ...] [--single-task]
 
 Each sub-command is a module of `mmoeex_tf.cli` with its `USAGE` lines, an
 `add_command` that adds its parser and the `handle` function that runs it;
-`COMMANDS` lists them; a handler imports the model code it runs, so that
-`--help` and argument errors answer without loading TensorFlow. The
+`COMMANDS` lists them; a handler imports the model code it runs. The
 commands that read a saved model's data take the data options of `train`
 (`--target`, `--id-column`, `--na-values`, `--smiles-column`, ...); a model
 trained on a table brings its own. Invalid input (unknown data set, model
