@@ -2,7 +2,8 @@
 short, and the public names exist.
 
 Folder order (a module imports only its own folder and those ranked lower):
-rank 0 the top-level modules `errors`, `_checks`, `tasks` and `layers`;
+rank 0 the top-level modules `errors`, `_checks`, `choices`, `tasks` and
+`layers`;
 1 `training` (losses, metrics, optimizations: the model's train step uses
 them, nothing in them needs the model class); 2 `models`; 3 `datasets`;
 4 `analysis`; 5 `runs`; 6 `integrations`; 7 `cli`. The package's
@@ -18,6 +19,7 @@ PACKAGE = Path(mmoeex_tf.__file__).resolve().parent
 RANKS = {
     "errors": 0,
     "_checks": 0,
+    "choices": 0,
     "tasks": 0,
     "layers": 0,
     "training": 1,

@@ -11,9 +11,10 @@ set). The value type comes from the field's type: `int`, `float` or `str`;
 gets a help text made from its name, so new `RunConfig` fields become
 options without an edit here.
 
-Building the parser imports no model code: the data set names are the
-choices of `RunConfig.data`, and each sub-command imports what it runs in
-its handler.
+Building the parser imports no model code, nor TensorFlow or Keras: the
+data set names are the choices of `RunConfig.data`, the other choices come
+from `mmoeex_tf.choices`, and each sub-command imports what it runs in its
+handler.
 """
 
 import argparse
@@ -21,10 +22,9 @@ import dataclasses
 import types
 import typing
 
-from mmoeex_tf.datasets.base import SPLITS
+from mmoeex_tf.choices import ALL_ROWS, SPLITS
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.runs.config import RunConfig
-from mmoeex_tf.runs.report import ALL_ROWS
 
 EXIT_INVALID = 2
 EXIT_INTERRUPTED = 130

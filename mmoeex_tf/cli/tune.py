@@ -1,7 +1,7 @@
 """`mmoeex tune`: search hyperparameters with Keras Tuner, export the best."""
 
+from mmoeex_tf.choices import TUNERS
 from mmoeex_tf.cli.options import add_config_option, add_run_options, run_config
-from mmoeex_tf.integrations.tuning import TUNERS
 
 USAGE = (
     "mmoeex tune [--config FILE] [options] [--tuner random|bayesian|hyperband]",

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from mmoeex_tf.choices import SPLITS
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.tasks import Task, check_tasks
 
-SPLITS = ("train", "val", "test")
 SPLIT_SEED = 2021
 
 

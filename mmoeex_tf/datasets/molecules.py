@@ -15,6 +15,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 
+from mmoeex_tf.choices import SPLIT_KINDS
 from mmoeex_tf.datasets.base import (
     SPLITS,
     MultiTaskData,
@@ -29,8 +30,6 @@ from mmoeex_tf.tasks import Task
 RADIUS = 2
 NUM_BITS = 1024
 CACHE_VERSION = 1
-#: The ways `load_moleculenet_csv` splits the molecules.
-SPLIT_KINDS = ("random", "scaffold")
 
 
 def load_moleculenet_csv(

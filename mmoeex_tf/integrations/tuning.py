@@ -46,6 +46,7 @@ import pathlib
 import keras_tuner
 
 from mmoeex_tf import runs
+from mmoeex_tf.choices import TUNERS
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.integrations.callbacks import MeanTaskMetric
 from mmoeex_tf.integrations.export import export_saved_model
@@ -53,8 +54,6 @@ from mmoeex_tf.integrations.parallel_tuning import SearchRole
 from mmoeex_tf.runs.config import RunConfig
 from mmoeex_tf.runs.config_files import config_yaml
 from mmoeex_tf.tasks import check_tasks, higher_is_better
-
-TUNERS = ("random", "bayesian", "hyperband")
 
 
 def metric_direction(metric):

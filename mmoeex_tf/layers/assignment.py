@@ -8,11 +8,8 @@ from mmoeex_tf._checks import (
     check_number,
     check_positive_integer,
 )
+from mmoeex_tf.choices import MODES
 from mmoeex_tf.errors import MMoEExError
-
-#: How special experts are tied to their task: open to it only, or closed to
-#: it only.
-MODES = ("exclusivity", "exclusion")
 
 
 def count_special_experts(num_experts, alpha=None, num_exclusive=None):

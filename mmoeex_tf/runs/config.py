@@ -8,12 +8,11 @@ overriding the previous one; `RunConfig.from_dict` checks the result.
 import dataclasses
 import difflib
 
+from mmoeex_tf.choices import MODES, SPLIT_KINDS
+from mmoeex_tf.choices import NON_FINITE_POLICIES as NON_FINITE
 from mmoeex_tf.datasets import DATASETS
-from mmoeex_tf.datasets.molecules import SPLIT_KINDS
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.layers.assignment import MODES
 from mmoeex_tf.runs import config_values as valid
-from mmoeex_tf.training.non_finite import POLICIES as NON_FINITE
 
 MODELS = ("mmoeex", "mmoe", "shared-bottom", "single-task")
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")

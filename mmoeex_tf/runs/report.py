@@ -17,11 +17,9 @@ import math
 
 import pandas as pd
 
+from mmoeex_tf.choices import ALL_ROWS
 from mmoeex_tf.datasets.base import SPLITS
 from mmoeex_tf.errors import MMoEExError
-
-#: The `split` of `score_split` that scores every row of a data set.
-ALL_ROWS = "all"
 
 
 def score_split(model, data, split, batch_size=512):

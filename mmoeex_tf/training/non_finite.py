@@ -18,9 +18,8 @@ import keras
 import tensorflow as tf
 
 from mmoeex_tf._checks import check_choice
+from mmoeex_tf.choices import NON_FINITE_POLICIES as POLICIES
 from mmoeex_tf.training.replicas import sum_over_replicas
-
-POLICIES = ("skip", "stop")
 
 
 def check_policy(policy):
