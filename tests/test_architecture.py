@@ -2,8 +2,8 @@
 short, and the public names exist.
 
 Folder order (a module imports only its own folder and those ranked lower):
-rank 0 the top-level modules `errors`, `_checks`, `choices`, `tasks` and
-`layers`;
+rank 0 the top-level modules `errors`, `_checks`, `choices`, `_lazy_import`,
+`tasks` and `layers`;
 1 `training` (losses, metrics, optimizations: the model's train step uses
 them, nothing in them needs the model class); 2 `models`; 3 `datasets`;
 4 `analysis`; 5 `runs`; 6 `integrations`; 7 `cli`. The package's
@@ -20,6 +20,7 @@ RANKS = {
     "errors": 0,
     "_checks": 0,
     "choices": 0,
+    "_lazy_import": 0,
     "tasks": 0,
     "layers": 0,
     "training": 1,

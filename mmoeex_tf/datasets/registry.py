@@ -2,25 +2,19 @@
 
 import difflib
 
-from mmoeex_tf.datasets.census import load_census3
-from mmoeex_tf.datasets.molecules import (
-    load_moleculenet_csv,
-    load_tox21,
-    load_toxcast,
-)
-from mmoeex_tf.datasets.physionet import load_physio4
-from mmoeex_tf.datasets.synthetic import load_synthetic
-from mmoeex_tf.datasets.table_files import load_table
+from mmoeex_tf import datasets
 from mmoeex_tf.errors import MMoEExError
 
+#: Data set name -> its loader, a function of `mmoeex_tf.datasets` (imported
+#: when a data set is loaded, so that the names need no TensorFlow).
 _LOADERS = {
-    "census3": load_census3,
-    "physio4": load_physio4,
-    "tox21": load_tox21,
-    "toxcast": load_toxcast,
-    "moleculenet": load_moleculenet_csv,
-    "synthetic": load_synthetic,
-    "table": load_table,
+    "census3": "load_census3",
+    "physio4": "load_physio4",
+    "tox21": "load_tox21",
+    "toxcast": "load_toxcast",
+    "moleculenet": "load_moleculenet_csv",
+    "synthetic": "load_synthetic",
+    "table": "load_table",
 }
 DATASETS = tuple(_LOADERS)
 
@@ -50,4 +44,4 @@ def load(name, **kwargs):
             f"Unknown data set {name!r}; did you mean {close[0]!r}? Valid "
             f"names: {', '.join(DATASETS)}."
         )
-    return _LOADERS[name](**kwargs)
+    return getattr(datasets, _LOADERS[name])(**kwargs)
