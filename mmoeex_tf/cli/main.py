@@ -13,21 +13,20 @@
 
 Each sub-command is a module of `mmoeex_tf.cli` with its `USAGE` lines, an
 `add_command` that adds its parser and the `handle` function that runs it;
-`COMMANDS` lists them; a handler imports the model code it runs. The
-commands that read a saved model's data take the data options of `train`
-(`--target`, `--id-column`, `--na-values`, `--smiles-column`, ...); a model
-trained on a table brings its own. Invalid input (unknown data set, model
-or config key, a missing or malformed file) prints one `error: ...` line to stderr and
-exits with 2. TensorFlow's log lines are off (`import mmoeex_tf` silences
-its native start-up lines, `main` its Python absl warnings); set
-`TF_CPP_MIN_LOG_LEVEL=0` to see them.
+`COMMANDS` lists them; a handler imports the model code it runs, so that
+parsing the arguments (`--help`, a usage error) imports neither TensorFlow
+nor Keras. The commands that read a saved model's data take the data
+options of `train` (`--target`, `--id-column`, `--na-values`,
+`--smiles-column`, ...); a model trained on a table brings its own. Invalid
+input (unknown data set, model or config key, a missing or malformed file)
+prints one `error: ...` line to stderr and exits with 2. TensorFlow's log
+lines are off (mmoeex_tf silences its native start-up lines, `main` its
+Python absl warnings); set `TF_CPP_MIN_LOG_LEVEL=0` to see them.
 """
 
 import argparse
 import os
 import sys
-
-from absl import logging as absl_logging
 
 from mmoeex_tf.cli import diversity, evaluate, export, group, predict, train, tune
 from mmoeex_tf.cli.options import EXIT_INTERRUPTED, EXIT_INVALID, Parser
@@ -67,13 +66,15 @@ def main(argv=None):
         The exit code: 0 on success, 2 for invalid input, 130 when Ctrl-C
         interrupted (after training: the outputs are still written).
     """
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() not in ("0", "1"):
-        absl_logging.set_verbosity(absl_logging.ERROR)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help, or a usage error already printed
         return stop.code if isinstance(stop.code, int) else EXIT_INVALID
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() not in ("0", "1"):
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
     try:
         return args.handler(args)
     except MMoEExError as err:

@@ -5,15 +5,14 @@ import pathlib
 import uuid
 
 import numpy as np
-import pandas as pd
 
+from mmoeex_tf.choices import ALL_ROWS, SPLITS
 from mmoeex_tf.cli.options import (
     add_model_and_data,
     data_options,
     load_model_and_data,
 )
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.runs.report import ALL_ROWS
 
 USAGE = (
     "mmoeex predict MODEL --data NAME [--data-path PATH] --output CSV [--split S]",
@@ -47,6 +46,8 @@ def add_command(commands):
 
 def handle(args):
     """Runs `mmoeex predict`; returns the exit code."""
+    import pandas as pd
+
     output = pathlib.Path(args.output)
     if output.is_dir():
         raise MMoEExError(f"--output {str(output)!r} is a folder, not a file.")
@@ -64,6 +65,8 @@ def handle(args):
 
 def _table_rows(args):
     """Every row of a table file encoded by the model: `(model, x, ids)`."""
+    import pandas as pd
+
     from mmoeex_tf.datasets.table_files import read_table
     from mmoeex_tf.datasets.tables import encode_rows
     from mmoeex_tf.runs.folders import load_saved_model
@@ -86,7 +89,7 @@ def _table_rows(args):
 
 def _split_rows(data, split):
     """The inputs of a split (or all rows) and their ids, in the file's order."""
-    from mmoeex_tf.datasets.base import SPLITS
+    import pandas as pd
 
     splits = SPLITS if split == ALL_ROWS else (split,)
     x = np.concatenate([data.x[s] for s in splits])
