@@ -14,7 +14,7 @@ from mmoeex_tf._checks import (
 from mmoeex_tf.errors import MMoEExError
 
 KINDS = ("binary", "multiclass", "multilabel", "regression")
-POOLINGS = ("last", "mean", "max")
+POOLINGS = ("last", "mean", "max", "summary")
 DEFAULT_METRICS = {
     "binary": ("auc",),
     "multilabel": ("auc",),
@@ -49,8 +49,11 @@ class Task:
         per_step: For sequence inputs, predict at every time step (labels
             shaped `(batch, steps, ...)`) instead of once per sequence.
         pooling: For sequence inputs and a sequence-level task, how the task's
-            mixture output is reduced over time before its tower: `"last"`
-            step, `"mean"` or `"max"`.
+            tower output is reduced over time before its output layer:
+            `"last"` step, `"mean"`, `"max"`, or `"summary"` (the last step,
+            the mean and the max side by side, like the per-stay summaries
+            of a tree model; scores that depend on a stay's worst values,
+            such as SOFA, need the max).
         pooling_steps: Pool over the first N steps only (for example the
             first 48 hours of a stay); `None` pools over all steps.
         loss_weight: Weight of this task's loss in the joint objective.

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from mmoeex_tf import MMoEExError, TaskTowers
+from mmoeex_tf import MMoEExError, Task, TaskHeads, TaskTowers
+from mmoeex_tf.layers.towers import pool_steps
 from tests.layer_checks import check_layer
 
 MIXTURES = np.random.default_rng(0).normal(size=(6, 3, 5)).astype("float32")
@@ -78,3 +79,35 @@ def test_public_attributes_hold_constructor_values():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(MMoEExError, match=message):
         TaskTowers(**{"num_tasks": 2, "units": [3], **kwargs})
+
+
+def test_pooling_of_sequence_level_tasks_by_hand():
+    steps = np.array([[[1.0, -4.0], [3.0, 2.0], [2.0, 0.0]]], "float32")  # (1, 3, 2)
+    expected = {
+        "last": [[2.0, 0.0]],
+        "mean": [[2.0, -2 / 3]],
+        "max": [[3.0, 2.0]],
+        "summary": [[2.0, 0.0, 2.0, -2 / 3, 3.0, 2.0]],
+    }
+    for pooling, values in expected.items():
+        pooled = pool_steps(steps, pooling)
+        np.testing.assert_allclose(np.asarray(pooled), values, rtol=1e-6)
+    first_two = pool_steps(steps, "summary", steps=2)
+    np.testing.assert_allclose(np.asarray(first_two), [[3.0, 2.0, 2.0, -1.0, 3.0, 2.0]])
+
+
+def test_heads_pool_each_sequence_task_its_own_way():
+    tasks = [
+        Task("worst", "regression", pooling="summary"),
+        Task("end", "binary", pooling="last"),
+        Task("each", "binary", per_step=True),
+    ]
+    heads = TaskHeads(tasks)
+    hidden = np.random.default_rng(1).normal(size=(4, 5, 3, 2)).astype("float32")
+    worst, end, each = (np.asarray(z) for z in heads(hidden))
+    assert [k.shape for k in heads.kernels] == [(1, 6, 1), (1, 2, 1), (1, 2, 1)]
+    kernels = [np.asarray(k) for k in heads.kernels]
+    summary = np.asarray(pool_steps(hidden[:, :, 0], "summary"))
+    np.testing.assert_allclose(worst, summary @ kernels[0][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(end, hidden[:, -1, 1] @ kernels[1][0], rtol=1e-5)
+    np.testing.assert_allclose(each, hidden[:, :, 2] @ kernels[2][0], rtol=1e-5)

@@ -35,10 +35,10 @@ OUTCOME_COLUMNS = (
 EVENT_COLUMNS = ("Time", "Parameter", "Value")
 EVENT_TYPES = {"RecordID": np.int64, "Time": str, "Parameter": str, "Value": float}
 TASKS = (
-    Task("ihm", "binary", pooling="last"),
+    Task("ihm", "binary", pooling="summary"),
     Task("los", "multiclass", output_size=len(LOS_EDGES) + 1, per_step=True),
     Task("decomp", "binary", per_step=True),
-    Task("sofa", "regression", pooling="last"),
+    Task("sofa", "regression", pooling="summary"),
 )
 DATA_URL = "https://physionet.org/content/challenge-2012/1.0.0/"
 # Outcome column -> the per-stay task it labels.

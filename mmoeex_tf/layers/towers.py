@@ -101,14 +101,20 @@ def pool_steps(hidden, pooling, steps=None):
 
     Args:
         hidden: A tensor with the steps on axis 1.
-        pooling: `"last"`, `"mean"` or `"max"`.
+        pooling: `"last"`, `"mean"`, `"max"` or `"summary"` (the three
+            concatenated on the last axis).
         steps: Use the first `steps` steps only (all if `None`).
 
     Returns:
-        The tensor without the step axis.
+        The tensor without the step axis (with a last axis three times as
+        long for `"summary"`).
     """
     if steps is not None:
         hidden = hidden[:, :steps]
+    if pooling == "summary":
+        return ops.concatenate(
+            [pool_steps(hidden, kind) for kind in ("last", "mean", "max")], axis=-1
+        )
     if pooling == "last":
         return hidden[:, -1]
     if pooling == "mean":
@@ -123,7 +129,8 @@ class TaskHeads(keras.layers.Layer):
     Tasks are grouped by (output size, per-step, pooling); each group is one
     batched linear map. For sequence inputs, per-step tasks get a prediction
     at every step and sequence-level tasks are pooled over the steps (last
-    step, mean or max, optionally over the first N steps) before their head.
+    step, mean, max or all three side by side, optionally over the first N
+    steps) before their head.
 
     Args:
         tasks: The `Task` specs (or their configs), in output order.
@@ -156,9 +163,12 @@ class TaskHeads(keras.layers.Layer):
                     f"Per-step task(s) {flat} need sequence inputs shaped "
                     "(batch, steps, features)."
                 )
-        features = input_shape[-1]
+        is_sequence = len(input_shape) == 4
         self.kernels, self.biases = [], []
-        for group, ((size, *_), members) in enumerate(self.groups):
+        for group, ((size, per_step, pooling, _), members) in enumerate(self.groups):
+            features = input_shape[-1]
+            if is_sequence and not per_step and pooling == "summary":
+                features *= 3
             self.kernels.append(
                 self.add_weight(
                     name=f"kernel_{group}",
