@@ -2,7 +2,9 @@ import keras
 import numpy as np
 import pytest
 
-from mmoeex_tf import DenseExperts, MMoEEx, MMoEExError
+from mmoeex_tf import DenseExperts, MMoEEx, MMoEExError, Task
+from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.runs.factory import build_model
 from tests.helpers import assert_config_round_trip
 
 X = np.random.default_rng(0).normal(size=(8, 5)).astype("float32")
@@ -56,7 +58,29 @@ def test_sequence_inputs_mix_per_step():
     assert gates.shape == (2, 6, 2, 3)
 
 
+def test_input_dropout_drops_what_experts_and_gates_see_in_training_only():
+    layer = MMoEEx(
+        DenseExperts(3, 2), num_tasks=2, alpha=0.5, seed=3, input_dropout=0.5
+    )
+    plain = MMoEEx(DenseExperts(3, 2), num_tasks=2, alpha=0.5, seed=3)
+    for model in (layer, plain):
+        model.build(X.shape)
+    plain.experts.set_weights(layer.experts.get_weights())
+    plain.gate.set_weights(layer.gate.get_weights())
+    # A fresh dropout layer with the same seed draws the same first mask.
+    dropped = keras.layers.Dropout(0.5, seed=3)(X, training=True).numpy()
+    assert 0.2 < np.mean(dropped == 0) < 0.8
+    for got, want in zip(layer(X, training=True), plain(dropped)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    for got, want in zip(layer(X), plain(X)):  # inference: every input kept
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    clone = assert_config_round_trip(layer, X)
+    assert clone.input_dropout == 0.5 and plain.get_config()["input_dropout"] == 0.0
+
+
 def test_bad_arguments():
+    with pytest.raises(MMoEExError, match="input_dropout"):
+        MMoEEx(DenseExperts(4, 2), num_tasks=2, input_dropout=1.0)
     with pytest.raises(MMoEExError, match="alpha"):
         MMoEEx(DenseExperts(4, 2), num_tasks=2, alpha=2.0)
     with pytest.raises(MMoEExError, match="num_exclusive"):
@@ -89,3 +113,17 @@ def test_gate_takes_the_mixture_dtype_policy():
     # float32 experts are mixed in the mixture's compute dtype
     assert mixtures.dtype == "bfloat16"
     assert layer.experts.compute_dtype == "float32"
+
+
+@pytest.mark.parametrize("model", ["mmoeex", "mmoe", "shared-bottom", "single-task"])
+def test_every_model_kind_keeps_input_dropout_through_saving(model, tmp_path):
+    tasks = [Task("a", "binary"), Task("b", "regression")]
+    config = RunConfig(model=model, experts=2, expert_units=(4,), input_dropout=0.25)
+    built = build_model(config, tasks, (5,))
+    assert built.mixture.input_dropout == 0.25
+    built.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert loaded.mixture.input_dropout == 0.25
+    np.testing.assert_allclose(  # inference keeps every input
+        loaded.predict(X, verbose=0)["b"], built.predict(X, verbose=0)["b"], rtol=1e-6
+    )

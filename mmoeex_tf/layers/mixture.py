@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from mmoeex_tf._checks import check_positive_integer
+from mmoeex_tf._checks import check_positive_integer, check_rate
 from mmoeex_tf.layers.assignment import check_gate_mask, expert_assignment
 from mmoeex_tf.layers.batched_ops import mix
 from mmoeex_tf.layers.experts import ExpertStack
@@ -35,6 +35,9 @@ class MMoEEx(keras.layers.Layer):
         gate_units: Width of a linear projection of the input shared by all
             gates (`MaskedSoftmaxGate` `projection_units`); `None` gives each
             gate its own `(features, experts)` kernel.
+        input_dropout: Dropout rate on the inputs, before the experts and
+            the gates, in [0, 1) (for example 0.5 on sparse bit vectors such
+            as molecular fingerprints).
         **kwargs: Base layer keyword arguments.
 
     Input shape:
@@ -55,6 +58,7 @@ class MMoEEx(keras.layers.Layer):
         seed=0,
         gate_mask=None,
         gate_units=None,
+        input_dropout=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -84,6 +88,12 @@ class MMoEEx(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="gates",
         )
+        self.input_dropout = check_rate(input_dropout, "MMoEEx input_dropout")
+        self._input_dropout = None
+        if self.input_dropout:
+            self._input_dropout = keras.layers.Dropout(
+                self.input_dropout, seed=seed, dtype=self.dtype_policy, name="inputs"
+            )
 
     @property
     def gate_units(self):
@@ -101,6 +111,8 @@ class MMoEEx(keras.layers.Layer):
                 layer.build(input_shape)
 
     def call(self, inputs, training=None):
+        if self._input_dropout is not None:
+            inputs = self._input_dropout(inputs, training=training)
         expert_outputs = self.experts(inputs, training=training)
         gate_weights = self.gate(inputs)
         # Experts built under another dtype policy mix in the gate's dtype.
@@ -126,6 +138,7 @@ class MMoEEx(keras.layers.Layer):
             "seed": self.seed,
             "gate_mask": np.asarray(self.gate_mask).tolist(),
             "gate_units": self.gate_units,
+            "input_dropout": self.input_dropout,
         }
         return {**super().get_config(), **config}
 

@@ -44,6 +44,7 @@ class MMoEExModel(keras.Model):
         seed: Seed of the expert-to-task assignment.
         gate_mask: An explicit `(tasks, experts)` 0/1 gate mask.
         gate_units: Width of a projection of the input shared by the gates.
+        input_dropout: Dropout rate on the inputs of experts and gates.
         tower_units: Widths of every task's tower layers (may be empty).
         tower_activation: Activation of the tower layers.
         tower_dropout: Dropout in the towers.
@@ -70,6 +71,7 @@ class MMoEExModel(keras.Model):
         seed=0,
         gate_mask=None,
         gate_units=None,
+        input_dropout=0.0,
         tower_units=(16,),
         tower_activation="relu",
         tower_dropout=0.0,
@@ -89,6 +91,7 @@ class MMoEExModel(keras.Model):
             seed=seed,
             gate_mask=gate_mask,
             gate_units=gate_units,
+            input_dropout=input_dropout,
             dtype=policy,
             name="mmoeex",
         )
@@ -383,6 +386,7 @@ class MMoEExModel(keras.Model):
             "seed": self.mixture.seed,
             "gate_mask": np.asarray(self.gate_mask).tolist(),
             "gate_units": self.mixture.gate_units,
+            "input_dropout": self.mixture.input_dropout,
             "optimization": keras.saving.serialize_keras_object(self.optimization),
             **self._tower_config,
         }

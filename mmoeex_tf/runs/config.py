@@ -50,6 +50,8 @@ class RunConfig:
         expert_kind: `"dense"`, `"lstm"`, `"gru"` or `"conv1d"`; the last
             three need sequence data.
         expert_dropout: Dropout rate inside the experts.
+        input_dropout: Dropout rate on the inputs of the experts and gates
+            (every model kind).
         alpha: MMoEEx: fraction of experts made exclusive (or excluded).
         mode: MMoEEx: `"exclusivity"` or `"exclusion"`.
         gate_units: Width of a projection of the input shared by all gates;
@@ -167,6 +169,13 @@ class RunConfig:
     )
     expert_dropout: float = dataclasses.field(
         default=0.0, metadata={"help": "dropout in the experts", "metavar": "RATE"}
+    )
+    input_dropout: float = dataclasses.field(
+        default=0.0,
+        metadata={
+            "help": "dropout on the inputs of experts and gates",
+            "metavar": "RATE",
+        },
     )
     alpha: float = dataclasses.field(
         default=0.5,
@@ -300,6 +309,7 @@ class RunConfig:
             "expert_units": valid.units,
             "expert_kind": lambda v: valid.choice(v, EXPERT_KINDS),
             "expert_dropout": valid.rate,
+            "input_dropout": valid.rate,
             "alpha": lambda v: valid.number(
                 v, "a number in [0, 1]", lambda x: 0 <= x <= 1
             ),

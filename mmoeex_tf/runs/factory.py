@@ -53,6 +53,7 @@ def build_model(config, tasks, input_shape, train_rows=None):
     options = {
         "tower_units": config.tower_units,
         "tower_dropout": config.tower_dropout,
+        "input_dropout": config.input_dropout,
         "seed": config.seed,
         "optimization": _optimization(config),
         "name": config.model.replace("-", "_"),
