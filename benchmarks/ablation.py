@@ -8,6 +8,7 @@ scores next to them, so each change is kept or dropped on validation.
 
     python benchmarks/ablation.py --data physio4 --variants raw adapt cosine
     python benchmarks/ablation.py --data tox21 --seeds 0 1 2
+    python benchmarks/ablation.py --data physio4 --variants adapt --pooling ihm=last sofa=max
 
 Variants (see VARIANTS): `raw` trains without label statistics; `scaled`
 standardises regression targets only; `normalized` adds the loss scale of
@@ -142,6 +143,12 @@ def main():
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--set", nargs="*", default=[], help="KEY=JSON overrides")
+    parser.add_argument(
+        "--pooling",
+        nargs="*",
+        default=[],
+        help="TASK=POOLING: how a sequence-level task pools the steps",
+    )
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -149,6 +156,12 @@ def main():
         recipe(args.data), data_path=data_path(args.data), **overrides
     )
     data = runs.load_data(base.data, base.data_path)
+    pooling = dict(item.split("=", 1) for item in args.pooling)
+    tasks = [
+        dataclasses.replace(t, pooling=pooling.get(t.name, t.pooling))
+        for t in data.tasks
+    ]
+    data = dataclasses.replace(data, tasks=tuple(tasks))
     rows = []
     for seed in args.seeds:
         for variant in args.variants:
