@@ -96,6 +96,10 @@ class TaskTowers(keras.layers.Layer):
         return {**super().get_config(), **config}
 
 
+#: The poolings `"summary"` puts side by side, in this order.
+SUMMARY_POOLINGS = ("last", "mean", "max")
+
+
 def pool_steps(hidden, pooling, steps=None):
     """Reduces `(batch, steps, ...)` over the step axis.
 
@@ -113,7 +117,7 @@ def pool_steps(hidden, pooling, steps=None):
         hidden = hidden[:, :steps]
     if pooling == "summary":
         return ops.concatenate(
-            [pool_steps(hidden, kind) for kind in ("last", "mean", "max")], axis=-1
+            [pool_steps(hidden, kind) for kind in SUMMARY_POOLINGS], axis=-1
         )
     if pooling == "last":
         return hidden[:, -1]
@@ -168,7 +172,7 @@ class TaskHeads(keras.layers.Layer):
         for group, ((size, per_step, pooling, _), members) in enumerate(self.groups):
             features = input_shape[-1]
             if is_sequence and not per_step and pooling == "summary":
-                features *= 3
+                features *= len(SUMMARY_POOLINGS)
             self.kernels.append(
                 self.add_weight(
                     name=f"kernel_{group}",
