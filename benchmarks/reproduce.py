@@ -1,6 +1,7 @@
 """The paper's comparison, next to the classical baselines, over several seeds.
 
     python benchmarks/reproduce.py --data census3 physio4 tox21 --seeds 0 1 2
+    python benchmarks/reproduce.py --data census3 --models MMoE MMoEEx --set experts=12 alpha=0.5
 
 Single-task, shared-bottom, MMoE and MMoEEx (joint and MAML-MTL) train with
 the data set's recipe (`mmoeex_tf/runs/recipes/`, what `mmoeex train --data
@@ -18,6 +19,7 @@ that classical model; the expert diversity of MMoE and MMoEEx.
 
 import argparse
 import dataclasses
+import json
 import math
 import time
 
@@ -162,9 +164,13 @@ def main():
     parser.add_argument("--data", nargs="+", default=list(DATA_SETS), choices=DATA_SETS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument(
+        "--set", nargs="*", default=[], help="KEY=JSON changes to every recipe"
+    )
     args = parser.parse_args()
+    changes = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     for name in args.data:
-        base = dataclasses.replace(recipe(name), data_path=data_path(name))
+        base = dataclasses.replace(recipe(name), data_path=data_path(name), **changes)
         data = runs.load_data(base.data, base.data_path)
         start = time.perf_counter()
         classical = classical_baselines(data)

@@ -1,0 +1,260 @@
+"""Every model tuned with the same Keras Tuner budget, then scored on test.
+
+    python benchmarks/tuned.py --data tox21 --trials 8 --seeds 0 1 2
+
+For each deep model (single-task, shared-bottom, MMoE, MMoEEx) a Keras Tuner
+`RandomSearch` of `--trials` trials over one search space (SPACE: learning
+rate and schedule, width, dropout of the experts and of the inputs, towers;
+the number of experts for the mixtures, alpha for MMoEEx), every trial
+trained through `runs.train` from the data set's recipe as `mmoeex train`
+trains (the epoch with the best validation skill kept) and scored by its
+mean validation skill over the trivial predictor. The classical baselines of
+the protocol (logistic regression, random forest) get the same number of
+trials over their own settings, scored the same way. The best settings of
+each model are then trained with every seed and scored on test, next to the
+recipe as shipped (what `mmoeex train --data X` does without options).
+
+Prints Markdown: the best settings per model, validation skill, test mean
+and Delta against single-task and the best classical model, the tasks lost
+to it; `--json` keeps every trial.
+"""
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+
+import keras_tuner
+import numpy as np
+from ablation import mean_skill
+from classical import _fit_predict, _score
+from paths import data_path  # benchmarks/paths.py, beside this script
+from reproduce import delta, losses_to
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+from mmoeex_tf import runs
+from mmoeex_tf.analysis.scores import PRIMARY_METRIC, score_model
+from mmoeex_tf.runs.config_files import recipe
+
+DEEP_MODELS = {
+    "single-task": "single-task",
+    "shared-bottom": "shared-bottom",
+    "MMoE": "mmoe",
+    "MMoEEx": "mmoeex",
+}
+CLASSICAL_MODELS = ("logistic regression", "random forest")
+OBJECTIVE = keras_tuner.Objective("val_skill", "max")
+
+
+def deep_space(hp, model, base):
+    """RunConfig changes of one trial; widths are multiples of the recipe's."""
+    width = base.expert_units[0]
+    values = {
+        "model": model,
+        "learning_rate": hp.Float("learning_rate", 3e-4, 1e-2, sampling="log"),
+        "lr_schedule": hp.Choice("lr_schedule", ["constant", "cosine"]),
+        "expert_units": (
+            hp.Choice("expert_units", [width // 4, width // 2, width, 2 * width]),
+        ),
+        "expert_dropout": hp.Choice("expert_dropout", [0.0, 0.25, 0.5]),
+        "input_dropout": hp.Choice("input_dropout", [0.0, 0.25, 0.5]),
+        "tower_units": (hp.Choice("tower_units", [8, 16, 32]),),
+    }
+    if model in ("mmoe", "mmoeex"):
+        values["experts"] = hp.Choice("experts", [2, 4, 6, 8, 12])
+    if model == "mmoeex":
+        values["alpha"] = hp.Choice("alpha", [0.25, 0.5, 0.75])
+    return values
+
+
+def classical_factory(hp, name, seed=0):
+    """A scikit-learn estimator factory for the settings of one trial."""
+    if name == "logistic regression":
+        c = hp.Float("C", 1e-3, 10.0, sampling="log")
+        return lambda: LogisticRegression(C=c, max_iter=1000)
+    leaf = hp.Choice("min_samples_leaf", [1, 2, 4, 8])
+    features = hp.Choice("max_features", ["sqrt", "0.05", "0.1", "0.2"])
+    weight = hp.Choice("class_weight", ["balanced", "balanced_subsample", "none"])
+    return lambda: RandomForestClassifier(
+        200,
+        min_samples_leaf=leaf,
+        max_features=features if features == "sqrt" else float(features),
+        class_weight=None if weight == "none" else weight,
+        n_jobs=-1,
+        random_state=seed,
+    )
+
+
+def train_deep(data, base, changes, seed):
+    """Trains one deep model; returns its val and test scores per task."""
+    config = dataclasses.replace(base, seed=seed, **changes)
+    model = runs.build_model(
+        config, data.tasks, data.x["train"].shape[1:], len(data.x["train"])
+    )
+    runs.train(model, data, config, verbose=0)
+    return {split: score_model(model, *data.split(split)) for split in ("val", "test")}
+
+
+def fit_classical(data, make):
+    """Fits one estimator per task; returns its val and test scores per task."""
+    scores = {"val": {}, "test": {}}
+    for task in data.tasks:
+        predictions = _fit_predict(
+            make,
+            task,
+            data.x["train"],
+            data.y["train"][task.name],
+            {"val": data.x["val"], "test": data.x["test"]},
+        )
+        for split, values in predictions.items():
+            scores[split][task.name] = _score(task, data.y[split][task.name], values)
+    return scores
+
+
+class BudgetSearch(keras_tuner.RandomSearch):
+    """Random search whose trial trains one model and reports its val skill.
+
+    Args:
+        data: The `MultiTaskData`.
+        fit: `fit(hp) -> {"val": scores, "test": scores}` for one trial.
+        **kwargs: `keras_tuner.RandomSearch` arguments.
+    """
+
+    def __init__(self, data, fit, **kwargs):
+        super().__init__(objective=OBJECTIVE, **kwargs)
+        self.data = data
+        self.fit = fit
+
+    def run_trial(self, trial, *args, **kwargs):
+        scores = self.fit(trial.hyperparameters)
+        return {"val_skill": mean_skill(self.data, "val", scores["val"])}
+
+
+def search(name, data, fit, trials, directory, seed):
+    """Runs one model's search; returns (best hyperparameter values, val skill)."""
+    tuner = BudgetSearch(
+        data,
+        fit,
+        max_trials=trials,
+        seed=seed,
+        directory=directory,
+        project_name=name.replace(" ", "-"),
+        overwrite=True,
+    )
+    tuner.search()
+    best = tuner.oracle.get_best_trials(1)[0]
+    return best.hyperparameters, best.score
+
+
+def test_mean(data, scores):
+    values = [scores[t.name] for t in data.tasks]
+    return float(np.nanmean(values))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--models", nargs="+", default=[*DEEP_MODELS, *CLASSICAL_MODELS]
+    )
+    parser.add_argument(
+        "--directory", help="folder of the tuner's trials (default: a temporary one)"
+    )
+    parser.add_argument("--json", help="also write every result to this file")
+    args = parser.parse_args()
+    args.directory = args.directory or tempfile.mkdtemp(prefix="tuned-")
+    base = dataclasses.replace(recipe(args.data), data_path=data_path(args.data))
+    data = runs.load_data(base.data, base.data_path)
+    start = time.perf_counter()
+    results = {}
+    for name in args.models:
+        if name in DEEP_MODELS:
+
+            def fit(hp, name=name):
+                changes = deep_space(hp, DEEP_MODELS[name], base)
+                return train_deep(data, base, changes, args.seeds[0])
+
+            hp, val_skill = search(
+                name, data, fit, args.trials, args.directory, args.seeds[0]
+            )
+            changes = deep_space(hp, DEEP_MODELS[name], base)
+            runs_ = [train_deep(data, base, changes, seed) for seed in args.seeds]
+        else:
+            hp, val_skill = search(
+                name,
+                data,
+                lambda hp, name=name: fit_classical(data, classical_factory(hp, name)),
+                args.trials,
+                args.directory,
+                args.seeds[0],
+            )
+            runs_ = [
+                fit_classical(data, classical_factory(hp, name, seed))
+                for seed in args.seeds
+            ]
+        results[name] = {
+            "settings": hp.values,
+            "search_val_skill": val_skill,
+            "runs": runs_,
+        }
+        print(
+            f"{name}: best val skill {val_skill:.4f} with {hp.values}; test mean "
+            f"{np.mean([test_mean(data, r['test']) for r in runs_]):.4f} "
+            f"({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
+    recipe_runs = [train_deep(data, base, {}, seed) for seed in args.seeds]
+    results[f"recipe ({base.model})"] = {"settings": {}, "runs": recipe_runs}
+    report(data, results, args)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(results, file, indent=1, default=str)
+
+
+def report(data, results, args):
+    """Prints the Markdown table of the tuned models and the recipe."""
+    tasks = data.tasks
+    metric = PRIMARY_METRIC[tasks[0].kind]
+
+    def mean_scores(name, split):
+        per_run = [r[split] for r in results[name]["runs"]]
+        return {t.name: float(np.mean([s[t.name] for s in per_run])) for t in tasks}
+
+    classical = [n for n in results if n in CLASSICAL_MODELS]
+    best_classical = max(
+        classical, key=lambda n: mean_skill(data, "val", mean_scores(n, "val"))
+    )
+    reference = mean_scores(best_classical, "test")
+    single = mean_scores("single-task", "test") if "single-task" in results else None
+    print(
+        f"\n### {args.data}: {args.trials} trials per model, seeds "
+        f"{', '.join(map(str, args.seeds))}\n"
+    )
+    print(
+        f"| model | val skill (search) | val skill | test mean {metric} | "
+        f"Delta vs single % | Delta vs {best_classical} % | tasks < "
+        f"{best_classical} | settings |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, result in results.items():
+        test = mean_scores(name, "test")
+        tests = [test_mean(data, r["test"]) for r in result["runs"]]
+        search_skill = result.get("search_val_skill")
+        print(
+            f"| {name} | {'n/a' if search_skill is None else f'{search_skill:.4f}'} | "
+            f"{mean_skill(data, 'val', mean_scores(name, 'val')):.4f} | "
+            f"{np.mean(tests):.4f} ± {np.std(tests):.4f} | "
+            f"{'n/a' if single is None else f'{delta(test, single, tasks):+.2f}'} | "
+            f"{delta(test, reference, tasks):+.2f} | "
+            f"{losses_to(test, reference, tasks)}/{len(tasks)} | "
+            f"{result['settings']} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
