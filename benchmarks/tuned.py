@@ -9,7 +9,8 @@ the number of experts for the mixtures, alpha for MMoEEx), every trial
 trained through `runs.train` from the data set's recipe as `mmoeex train`
 trains (the epoch with the best validation skill kept) and scored by its
 mean validation skill over the trivial predictor. The classical baselines of
-the protocol (logistic regression, random forest) get the same number of
+the protocol (logistic regression; a random forest for molecules, gradient
+boosting for tables) get the same number of
 trials over their own settings, scored the same way. The best settings of
 each model are then trained with every seed and scored on test, next to the
 recipe as shipped (what `mmoeex train --data X` does without options).
@@ -31,7 +32,7 @@ from ablation import mean_skill
 from classical import _fit_predict, _score
 from paths import data_path  # benchmarks/paths.py, beside this script
 from reproduce import delta, losses_to
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from mmoeex_tf import runs
@@ -44,7 +45,7 @@ DEEP_MODELS = {
     "MMoE": "mmoe",
     "MMoEEx": "mmoeex",
 }
-CLASSICAL_MODELS = ("logistic regression", "random forest")
+CLASSICAL_MODELS = ("logistic regression", "trees")
 OBJECTIVE = keras_tuner.Objective("val_skill", "max")
 
 
@@ -69,11 +70,25 @@ def deep_space(hp, model, base):
     return values
 
 
-def classical_factory(hp, name, seed=0):
-    """A scikit-learn estimator factory for the settings of one trial."""
+def classical_factory(hp, name, molecules, seed=0):
+    """A scikit-learn estimator factory for the settings of one trial.
+
+    The trees are the protocol's: a random forest for molecules, gradient
+    boosting for tables.
+    """
     if name == "logistic regression":
         c = hp.Float("C", 1e-3, 10.0, sampling="log")
         return lambda: LogisticRegression(C=c, max_iter=1000)
+    if not molecules:
+        rate = hp.Float("learning_rate", 0.02, 0.3, sampling="log")
+        leaves = hp.Choice("max_leaf_nodes", [15, 31, 63])
+        l2 = hp.Choice("l2_regularization", [0.0, 0.1, 1.0])
+        return lambda: HistGradientBoostingClassifier(
+            learning_rate=rate,
+            max_leaf_nodes=leaves,
+            l2_regularization=l2,
+            random_state=seed,
+        )
     leaf = hp.Choice("min_samples_leaf", [1, 2, 4, 8])
     features = hp.Choice("max_features", ["sqrt", "0.05", "0.1", "0.2"])
     weight = hp.Choice("class_weight", ["balanced", "balanced_subsample", "none"])
@@ -167,6 +182,7 @@ def main():
     parser.add_argument("--json", help="also write every result to this file")
     args = parser.parse_args()
     args.directory = args.directory or tempfile.mkdtemp(prefix="tuned-")
+    molecules = args.data in ("tox21", "toxcast")
     base = dataclasses.replace(recipe(args.data), data_path=data_path(args.data))
     data = runs.load_data(base.data, base.data_path)
     start = time.perf_counter()
@@ -187,13 +203,15 @@ def main():
             hp, val_skill = search(
                 name,
                 data,
-                lambda hp, name=name: fit_classical(data, classical_factory(hp, name)),
+                lambda hp, name=name: fit_classical(
+                    data, classical_factory(hp, name, molecules)
+                ),
                 args.trials,
                 args.directory,
                 args.seeds[0],
             )
             runs_ = [
-                fit_classical(data, classical_factory(hp, name, seed))
+                fit_classical(data, classical_factory(hp, name, molecules, seed))
                 for seed in args.seeds
             ]
         results[name] = {
