@@ -19,6 +19,20 @@ STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
 EXPERT_KINDS = ("dense", "lstm", "gru", "conv1d")
 OPTIMIZATIONS = ("joint", "maml")
 LR_SCHEDULES = ("constant", "cosine")
+#: The value of a setting the run picks itself.
+AUTO = "auto"
+
+
+def positive_int_or_auto(value):
+    """`"auto"`, or `value` as an integer >= 1 (integer strings count)."""
+    if value == AUTO:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    try:
+        return valid.positive_int(value)
+    except valid.Invalid:
+        raise valid.Invalid(f"a positive integer or {AUTO!r}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +97,9 @@ class RunConfig:
         non_finite: A training step with a NaN or infinite loss or gradient
             is skipped (`"skip"`) or also stops training (`"stop"`).
         steps_per_execution: Training steps run per call of the compiled
-            training loop (Keras `steps_per_execution`).
+            training loop (Keras `steps_per_execution`), or `"auto"`, which
+            `factory.steps_per_execution` resolves. An integer should divide
+            the steps per epoch (see there).
         jit_compile: Compile the steps with XLA. On CPU it trades a longer
             first epoch for faster steps (`benchmarks/RESULTS.md`).
         strategy: The `tf.distribute` strategy: `"auto"` (the default
@@ -275,10 +291,11 @@ class RunConfig:
             "metavar": "POLICY",
         },
     )
-    steps_per_execution: int = dataclasses.field(
-        default=1,
+    steps_per_execution: int | str = dataclasses.field(
+        default=AUTO,
         metadata={
-            "help": "training steps per call of the compiled loop",
+            "help": "training steps per call of the compiled loop, or auto "
+            "(up to 16, dividing the steps per epoch)",
             "metavar": "N",
         },
     )
@@ -336,7 +353,7 @@ class RunConfig:
             "epochs": valid.positive_int,
             "seed": valid.natural_int,
             "non_finite": lambda v: valid.choice(v, NON_FINITE),
-            "steps_per_execution": valid.positive_int,
+            "steps_per_execution": positive_int_or_auto,
             "jit_compile": valid.boolean,
             "strategy": lambda v: valid.choice(v, STRATEGIES),
             "output": lambda v: valid.optional(v, valid.string),

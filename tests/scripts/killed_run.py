@@ -6,7 +6,9 @@ Used by `tests/test_checkpoints.py`:
 
 trains the run of the config file CONFIG into OUTPUT and sends SIGKILL to
 itself after batch BATCH of epoch EPOCH (both 0-based), mid-epoch, as a
-machine that kills the job would.
+machine that kills the job would. With several steps per execution Keras
+reports the last batch of each execution, so the first report at or after
+BATCH counts.
 """
 
 import os
@@ -21,7 +23,7 @@ from mmoeex_tf.runs.config_files import read_config_file
 
 
 class KillAt(keras.callbacks.Callback):
-    """Sends SIGKILL to this process after one given batch."""
+    """Sends SIGKILL to this process after a given batch (or the first after)."""
 
     def __init__(self, epoch, batch):
         super().__init__()
@@ -31,7 +33,7 @@ class KillAt(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == self.at:
+        if self.epoch == self.at[0] and batch >= self.at[1]:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
