@@ -1,6 +1,6 @@
 """Many tasks in little memory: toxcast's 617 sparse binary assays.
 
-Two measurements, printed as Markdown tables:
+Three measurements, printed as Markdown tables:
 
 1. `run`: `mmoeex train --data toxcast` as the command runs it (its recipe,
    `mmoeex_tf.runs.run`), `--epochs` epochs, each in a fresh process: wall
@@ -11,13 +11,18 @@ Two measurements, printed as Markdown tables:
    model: 8 dense experts of 64 units, towers of 16) at 10 and at 617 tasks
    on toxcast-shaped random data (1,024 bits, 71 % missing labels), and
    their ratio, against the target of 3.
+3. `memory`: resident memory (`VmRSS`, and the peak `VmHWM`) of a fresh
+   process after each stage of a 1-epoch run of the recipe's model on
+   toxcast-shaped random data of 617 tasks: data made, model built, `fit`
+   (the train step traced), `evaluate` (the test step traced).
 
-Both for each `--gate-units` setting (`none`: every gate has its own
+All for each `--gate-units` setting (`none`: every gate has its own
 `(1024, experts)` kernel; a number: a shared projection of that width).
 
 Usage, from the repository root:
-    python -m benchmarks.speed.many_tasks                   # both, about 10 min
+    python -m benchmarks.speed.many_tasks                   # all, about 15 min
     python -m benchmarks.speed.many_tasks --parts steps --gate-units none 16
+    python -m benchmarks.speed.many_tasks --parts memory --gate-units 16
 
 To run it as a section of `python -m benchmarks.speed`, register
 `section_many_tasks` in that runner.
@@ -90,11 +95,9 @@ def run_child(path, gate_units, epochs):
     print(CHILD_MARK + json.dumps(result), flush=True)
 
 
-def measure_run(path, gate_units, epochs):
-    """`run_child` in a fresh process; returns its result."""
-    units = "none" if gate_units is None else str(gate_units)
-    command = [sys.executable, "-m", "benchmarks.speed.many_tasks"]
-    command += ["--child", units, "--epochs", str(epochs), "--toxcast-path", path]
+def child_result(arguments):
+    """Runs this module with `arguments` in a fresh process; its JSON result."""
+    command = [sys.executable, "-m", "benchmarks.speed.many_tasks", *arguments]
     done = subprocess.run(
         command, capture_output=True, text=True, check=False, cwd=ROOT
     )
@@ -105,8 +108,16 @@ def measure_run(path, gate_units, epochs):
     ]
     if done.returncode or not lines:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise RuntimeError(f"toxcast run with gate_units {units} failed:\n{tail}")
+        raise RuntimeError(f"{' '.join(arguments)} failed:\n{tail}")
     return json.loads(lines[-1])
+
+
+def measure_run(path, gate_units, epochs):
+    """`run_child` in a fresh process; returns its result."""
+    units = "none" if gate_units is None else str(gate_units)
+    return child_result(
+        ["--child", units, "--epochs", str(epochs), "--toxcast-path", path]
+    )
 
 
 def section_run(args):
@@ -175,12 +186,53 @@ def section_steps(args):
     )
 
 
+# -------------------------------------------------------- 3. memory ---
+
+
+def memory_mb():
+    """`(VmRSS, VmHWM)` of this process, in MiB."""
+    with open("/proc/self/status") as status:
+        values = dict(line.split(":", 1) for line in status)
+    return tuple(int(values[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM"))
+
+
+def memory_child(gate_units, rows):
+    """The stages of `section_memory` in this (fresh) process; prints JSON."""
+    x, y, tasks = toxcast_like(TASK_COUNTS[-1], rows)
+    stages = {"data": memory_mb()}
+    model = build_model(toxcast_config(gate_units), tasks, (BITS,), rows)
+    model(x[:2])
+    stages["built"] = memory_mb()
+    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+    stages["fit"] = memory_mb()
+    model.evaluate(x, y, batch_size=4 * BATCH, verbose=0)
+    stages["evaluate"] = memory_mb()
+    print(CHILD_MARK + json.dumps(stages), flush=True)
+
+
+def section_memory(args):
+    """Prints table 3."""
+    rows = BATCH * args.steps
+    print(f"## Resident memory, {TASK_COUNTS[-1]} tasks, {rows} rows, 1 epoch\n")
+    print("| gate units | data | built | after `fit` | after `evaluate` |")
+    print("|---|---:|---:|---:|---:|")
+    for gate_units in args.gate_units:
+        log(f"memory: gate_units {gate_units}")
+        units = "none" if gate_units is None else str(gate_units)
+        stages = child_result(["--memory-child", units, "--steps", str(args.steps)])
+        cells = [f"{rss:,.0f} (peak {peak:,.0f})" for rss, peak in stages.values()]
+        print(f"| {units} | " + " | ".join(cells) + " |")
+    print("\nMiB, `VmRSS` (peak: `VmHWM`) after each stage.\n")
+
+
 def section_many_tasks(args):
-    """Both parts, as chosen in `args.parts`."""
+    """The parts chosen in `args.parts`."""
     if "run" in args.parts:
         section_run(args)
     if "steps" in args.parts:
         section_steps(args)
+    if "memory" in args.parts:
+        section_memory(args)
 
 
 def parse_args(argv=None):
@@ -190,7 +242,10 @@ def parse_args(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--parts", nargs="+", choices=("run", "steps"), default=["run", "steps"]
+        "--parts",
+        nargs="+",
+        choices=("run", "steps", "memory"),
+        default=["run", "steps", "memory"],
     )
     parser.add_argument(
         "--gate-units",
@@ -201,11 +256,15 @@ def parse_args(argv=None):
     )
     parser.add_argument("--epochs", type=int, default=1, help="epochs of a run (1)")
     parser.add_argument(
-        "--steps", type=int, default=20, help="train steps per timed round (20)"
+        "--steps",
+        type=int,
+        default=20,
+        help="train steps per timed round, and of the memory run (20)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds (3)")
     parser.add_argument("--toxcast-path", default=data_path("toxcast"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -214,6 +273,9 @@ def main(argv=None):
     tf.get_logger().setLevel("ERROR")
     if args.child:
         run_child(args.toxcast_path, parse_gate_units(args.child), args.epochs)
+        return
+    if args.memory_child:
+        memory_child(parse_gate_units(args.memory_child), BATCH * args.steps)
         return
     print("# mmoeex_tf: many tasks\n")
     print("\n".join(machine_info()) + "\n")

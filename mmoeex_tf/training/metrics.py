@@ -90,7 +90,8 @@ class TaskMeans(keras.metrics.Metric):
     """Running means of one value per task, updated as one vector.
 
     One metric for all tasks, so hundreds of tasks cost two ops per step;
-    `result()` is a dict `{"<task>_<suffix>": mean}`.
+    `result()` is a dict `{"<task>_<suffix>": mean}`, `result_vector()` the
+    same means as one `(tasks,)` vector in the order of `log_keys`.
 
     Args:
         task_names: The task names, in the order of the updates.
@@ -102,6 +103,7 @@ class TaskMeans(keras.metrics.Metric):
         super().__init__(name=name, **kwargs)
         self.task_names = list(task_names)
         self.suffix = suffix
+        self.log_keys = [f"{name}_{suffix}" for name in self.task_names]
         self.totals = self.add_variable(
             shape=(len(self.task_names),), initializer="zeros", name="totals"
         )
@@ -113,11 +115,12 @@ class TaskMeans(keras.metrics.Metric):
         self.totals.assign_add(tf.cast(values, self.totals.dtype) * weight)
         self.count.assign_add(weight)
 
+    def result_vector(self):
+        """The `(tasks,)` means, in the order of `log_keys`."""
+        return tf.math.divide_no_nan(self.totals, self.count)
+
     def result(self):
-        means = tf.unstack(tf.math.divide_no_nan(self.totals, self.count))
-        return {
-            f"{name}_{self.suffix}": mean for name, mean in zip(self.task_names, means)
-        }
+        return dict(zip(self.log_keys, tf.unstack(self.result_vector())))
 
     def reset_state(self):
         self.totals.assign(tf.zeros_like(self.totals))
@@ -206,7 +209,8 @@ class TaskAUCs(keras.metrics.AUC):
     `(thresholds, tasks)` variable each, updated by one set of ops per step
     whatever the number of tasks. Each task's AUC equals that of its own
     `TwoClassAUC`, `NaN` while its labels hold one class only. `result()` is
-    a dict `{"<task>_auc": auc}`.
+    a dict `{"<task>_auc": auc}`, `result_vector()` the same AUCs as one
+    `(tasks,)` vector in the order of `log_keys`.
 
     Args:
         task_names: The task names, in the order of the label columns.
@@ -220,6 +224,7 @@ class TaskAUCs(keras.metrics.AUC):
 
     def __init__(self, task_names, num_thresholds=1000, name="task_aucs", dtype=None):
         self.task_names = list(task_names)
+        self.log_keys = [f"{name}_auc" for name in self.task_names]
         super().__init__(
             num_thresholds=num_thresholds,
             multi_label=True,
@@ -228,7 +233,8 @@ class TaskAUCs(keras.metrics.AUC):
             dtype=dtype,
         )
 
-    def result(self):
+    def result_vector(self):
+        """The `(tasks,)` AUCs, in the order of `log_keys`."""
         # The ROC area of keras.metrics.AUC (trapezoids over the thresholds),
         # kept per label instead of averaged.
         positives = self.true_positives + self.false_negatives
@@ -238,9 +244,11 @@ class TaskAUCs(keras.metrics.AUC):
         heights = (recall[:-1] + recall[1:]) / 2.0
         aucs = tf.reduce_sum((false_rate[:-1] - false_rate[1:]) * heights, axis=0)
         both = tf.logical_and(positives[0] > 0, negatives[0] > 0)
-        aucs = tf.where(both, aucs, tf.constant(float("nan"), aucs.dtype))
+        return tf.where(both, aucs, tf.constant(float("nan"), aucs.dtype))
+
+    def result(self):
         # One unstack op, not one slice per task.
-        return dict(zip((f"{n}_auc" for n in self.task_names), tf.unstack(aucs)))
+        return dict(zip(self.log_keys, tf.unstack(self.result_vector())))
 
     def get_config(self):
         return {
