@@ -21,12 +21,13 @@ from mmoeex_tf.training.non_finite import (
     check_policy,
 )
 from mmoeex_tf.training.optimization import JointTraining
+from mmoeex_tf.training.packed_logs import PackedLogs, packed_results
 from mmoeex_tf.training.replicas import num_replicas
 from mmoeex_tf.training.replicas import sum_over_replicas as _sum_over_replicas
 
 
 @keras.saving.register_keras_serializable(package="mmoeex_tf")
-class MMoEExModel(keras.Model):
+class MMoEExModel(PackedLogs, keras.Model):
     """Multi-task model: shared experts, masked gates, one tower per task.
 
     `call` returns a dict keyed by task name (probabilities for
@@ -284,7 +285,7 @@ class MMoEExModel(keras.Model):
             _sum_over_replicas(tf.where(finite, task_losses, 0.0)), keep
         )
         self.task_metrics.update(labels, weights, logits, self._activate, finite)
-        return self.get_metrics_result()
+        return packed_results(self.metrics)
 
     @property
     def metrics(self):
