@@ -46,7 +46,8 @@ def test_auto_is_the_largest_divisor_of_the_steps_up_to_the_limit(steps, expecte
     assert steps_per_execution(config, 10 * steps - 3) == expected
 
 
-def test_auto_is_one_where_a_step_must_act_on_its_own():
+def test_auto_is_one_for_maml_and_where_a_step_must_act_on_its_own():
+    assert steps_per_execution(RunConfig(optimization="maml"), 10_000) == 1
     assert steps_per_execution(RunConfig(non_finite="stop"), 10_000) == 1
     assert steps_per_execution(RunConfig(strategy="multi-worker"), 10_000) == 1
     assert steps_per_execution(RunConfig(), None) == 1

@@ -295,7 +295,7 @@ class RunConfig:
         default=AUTO,
         metadata={
             "help": "training steps per call of the compiled loop, or auto "
-            "(up to 16, dividing the steps per epoch)",
+            "(joint training: up to 16, dividing the steps per epoch; else 1)",
             "metavar": "N",
         },
     )

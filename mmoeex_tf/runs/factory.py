@@ -161,7 +161,11 @@ def steps_per_execution(config, train_rows=None):
     is seen, every that many steps; epoch-level ones (validation, the best
     weights, early stopping, checkpoints) are unaffected.
 
-    `"auto"` is 1 where a step must act on its own:
+    `"auto"` is 1 for MAML-MTL (`optimization="maml"`): its step traced
+    inside Keras' loop over steps makes the first epoch 5-20 s longer on
+    census3, which a 12-epoch run does not earn back (the epochs after it
+    are 1.2-1.6x faster; `benchmarks/RESULTS.md`). It is 1 too where a step
+    must act on its own:
 
     - `non_finite="stop"`: training stops after the first step with a NaN
       or infinite loss or gradient (`NonFiniteMonitor`, a batch-level
@@ -186,6 +190,7 @@ def steps_per_execution(config, train_rows=None):
         return value
     if (
         train_rows is None
+        or config.optimization == "maml"
         or config.non_finite == "stop"
         or config.strategy == "multi-worker"
     ):
