@@ -45,12 +45,17 @@ the same machine. Sections (all by default):
    (ops the executor schedules) of the compiled train step and of the
    forward pass, for joint and MAML-MTL training, against their times on a
    constant batch: microseconds per node.
+9. `defaults`: census3 with the new defaults (`steps_per_execution="auto"`)
+   against the old ones (one step per call, no XLA), and with XLA on top:
+   epoch times as in section 1, and whole `--train-epochs`-epoch runs through
+   `mmoeex_tf.runs.train` (a fresh model compiled, validation after every
+   epoch), `--train-rounds` interleaved rounds, as ratios.
 
-Sections 1 and 2 share their measurements when run together. Variants are
+Sections 1, 2 and 9 share their epoch measurements when run together. Variants are
 interleaved (every round runs each variant once), so that changes in the
 machine's load hit them alike. Progress goes to stderr, the tables to stdout.
 
-One module per section (`epochs.py` ... `profile.py`; `physio` in
+One module per section (`epochs.py` ... `profile.py`, `defaults.py`; `physio` in
 `physio4.py`), the shared helpers in
 `common.py` (timing, trace counts, the machine, memory readings) and
 `census.py` (the census3 reference model and the measurements sections 1

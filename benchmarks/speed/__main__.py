@@ -17,6 +17,7 @@ import tensorflow as tf  # noqa: E402
 import benchmarks.speed  # noqa: E402
 from benchmarks.paths import data_path  # noqa: E402
 from benchmarks.speed import (  # noqa: E402
+    defaults,
     determinism,
     epochs,
     export,
@@ -52,6 +53,7 @@ RUNNERS = {
     "memory": memory.section_memory,
     "determinism": determinism.section_determinism,
     "profile": profile.section_profile,
+    "defaults": defaults.section_defaults,
 }
 
 
@@ -70,7 +72,7 @@ def print_summary(ctx):
 
 
 def parse_sections(values):
-    """Section names from names or numbers (1-8), in the canonical order."""
+    """Section names from names or numbers (1-9), in the canonical order."""
     chosen = set()
     for value in values:
         if value.isdigit() and 1 <= int(value) <= len(SECTIONS):
@@ -79,7 +81,8 @@ def parse_sections(values):
             chosen.add(value)
         else:
             raise argparse.ArgumentTypeError(
-                f"unknown section {value!r}; choose from {', '.join(SECTIONS)} or 1-8"
+                f"unknown section {value!r}; choose from {', '.join(SECTIONS)} or "
+                f"1-{len(SECTIONS)}"
             )
     return [name for name in SECTIONS if name in chosen]
 
@@ -140,6 +143,17 @@ def parse_args(argv=None):
     parser.add_argument(
         "--memory-epochs", type=int, help="epochs of the memory fits (10; quick 3)"
     )
+    parser.add_argument(
+        "--train-epochs",
+        type=int,
+        default=12,
+        help="epochs of the whole census3 runs of section 9 (12)",
+    )
+    parser.add_argument(
+        "--train-rounds",
+        type=int,
+        help="interleaved rounds of the whole runs of section 9 (2; quick 1)",
+    )
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -152,12 +166,15 @@ def parse_args(argv=None):
         "throughput_calls": (100, 20),
         "physio_steps": (2, 1),
         "memory_epochs": (10, 3),
+        "train_rounds": (2, 1),
     }
     for name, (full, quick) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
     if args.repeats < 1 or args.memory_epochs < 3:
         parser.error("--repeats must be at least 1 and --memory-epochs at least 3")
+    if args.train_epochs < 1 or args.train_rounds < 1:
+        parser.error("--train-epochs and --train-rounds must be at least 1")
     if 1 not in args.spe:
         args.spe = [1, *args.spe]
     args.spe = sorted(set(args.spe))
@@ -176,9 +193,15 @@ def main(argv=None):
     ctx = Context(args)
     print("# mmoeex_tf speed benchmark\n")
     print("\n".join(machine_info()) + "\n")
-    if "epochs" in args.sections and "knobs" in args.sections:
-        # One interleaved measurement serves both sections.
-        measure_census_epochs(ctx, default_settings() + knob_settings(args.spe))
+    # One interleaved measurement of census3 epochs serves every section.
+    settings = {
+        "epochs": default_settings,
+        "knobs": lambda: default_settings() + knob_settings(args.spe),
+        "defaults": lambda: defaults.epoch_settings(ctx),
+    }
+    chosen = [make() for name, make in settings.items() if name in args.sections]
+    if len(chosen) > 1:
+        measure_census_epochs(ctx, list(dict.fromkeys(sum(chosen, []))))
     for name in args.sections:
         RUNNERS[name](ctx)
         sys.stdout.flush()

@@ -26,6 +26,7 @@ SECTIONS = (
     "memory",
     "determinism",
     "profile",
+    "defaults",
 )
 # How the benchmark is run, for the report's header.
 COMMAND = "python -m benchmarks.speed"
