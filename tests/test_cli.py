@@ -197,13 +197,15 @@ def test_xla_and_steps_per_execution(tmp_path, capsys):
     values = {**TINY, "epochs": 2, "jit_compile": True}
     config = write_config(tmp_path / "c.yaml", values)
     output = tmp_path / "run"
-    args = ["train", "--config", str(config), "--steps-per-execution", "3"]
+    args = ["train", "--config", str(config), "--steps-per-execution", "2"]
     assert main([*args, "--output", str(output), "-q"]) == 0
     resolved = RunConfig.from_dict(yaml.safe_load((output / "config.yaml").read_text()))
-    assert (resolved.steps_per_execution, resolved.jit_compile) == (3, True)
+    assert (resolved.steps_per_execution, resolved.jit_compile) == (2, True)
     assert len(pd.read_csv(output / "history.csv")) == 2
     model = runs.build_model(resolved, runs.load_run_data(resolved).tasks, (10,))
-    assert (model.steps_per_execution, model.jit_compile) == (3, True)
+    assert (model.steps_per_execution, model.jit_compile) == (2, True)
+    code = main(["train", "--config", str(config), "--steps-per-execution", "3"])
+    assert_failed(capsys, code, "steps_per_execution 3 does not divide the 4")
     bad = write_config(tmp_path / "bad.yaml", {**TINY, "jit_compile": "yes"})
     code = main(["train", "--config", str(bad), "--output", str(tmp_path / "r")])
     assert_failed(capsys, code, "Invalid jit_compile", "true or false")

@@ -54,10 +54,20 @@ def test_auto_is_one_for_maml_and_where_a_step_must_act_on_its_own():
 
 
 def test_an_integer_is_used_as_it_is():
-    config = RunConfig(steps_per_execution=3)
-    assert steps_per_execution(config, 10_000) == 3
+    config = RunConfig(steps_per_execution=3, batch_size=10)
+    assert steps_per_execution(config, 298) == 3  # 30 steps per epoch
     assert steps_per_execution(RunConfig(steps_per_execution="7"), None) == 7
     assert RunConfig.from_dict({"steps_per_execution": 5}).steps_per_execution == 5
+
+
+def test_an_integer_must_divide_the_steps_per_epoch():
+    config = RunConfig(steps_per_execution=16, batch_size=512)
+    with pytest.raises(MMoEExError) as error:
+        steps_per_execution(config, 59_604)  # census3: 117 steps
+    message = str(error.value)
+    assert "steps_per_execution 16 does not divide the 117 training steps" in message
+    assert "59604 rows in batches of 512" in message
+    assert "(e.g. 13) or 'auto'" in message
 
 
 @pytest.mark.parametrize("value", [0, -1, "fast", "0", 2.5, True, None])

@@ -176,7 +176,8 @@ def steps_per_execution(config, train_rows=None):
       mid-epoch, the run resumed and compared with one process).
     - without `train_rows`, since the steps per epoch are then unknown.
 
-    An integer is used as it is.
+    An integer is used as it is; with `train_rows` it must divide the
+    steps per epoch.
 
     Args:
         config: A `RunConfig`.
@@ -184,18 +185,30 @@ def steps_per_execution(config, train_rows=None):
 
     Returns:
         An integer >= 1.
+
+    Raises:
+        MMoEExError: for an integer that does not divide the steps per epoch.
     """
     value = config.steps_per_execution
+    steps = None if train_rows is None else math.ceil(train_rows / config.batch_size)
     if value != AUTO:
+        if steps is not None and steps % value:
+            fits = max(n for n in range(1, min(value, steps) + 1) if steps % n == 0)
+            raise MMoEExError(
+                f"steps_per_execution {value} does not divide the {steps} "
+                f"training steps per epoch ({train_rows} rows in batches of "
+                f"{config.batch_size}): Keras runs whole executions, so each "
+                "epoch's last one would take the next epoch's batches. Use a "
+                f"divisor of {steps} (e.g. {fits}) or 'auto'."
+            )
         return value
     if (
-        train_rows is None
+        steps is None
         or config.optimization == "maml"
         or config.non_finite == "stop"
         or config.strategy == "multi-worker"
     ):
         return 1
-    steps = math.ceil(train_rows / config.batch_size)
     limit = min(steps, AUTO_STEPS_PER_EXECUTION)
     return max(n for n in range(1, limit + 1) if steps % n == 0)
 
