@@ -43,7 +43,7 @@ def packed_results(metrics):
 
 
 def unpack(logs, metrics):
-    """Splits `packed_results`' vectors into one entry per task, in place.
+    """Splits `packed_results`' vectors into one entry per task.
 
     Args:
         logs: A dict from `packed_results` (or the compiled step returning
