@@ -27,11 +27,17 @@ def packed_results(metrics):
 
     Returns:
         A dict as `keras.Model.get_metrics_result` returns it, but with the
-        results of a per-task metric as one entry `"packed:<metric name>"`.
+        results of a per-task metric as one entry `"packed:<metric name>"`;
+        under `tf.distribute.MultiWorkerMirroredStrategy` nothing is packed,
+        because Keras averages each log entry of the workers over its first
+        axis there, which would average a vector's tasks together.
     """
+    pack = not isinstance(
+        tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy
+    )
     logs = {}
     for metric in metrics:
-        if hasattr(metric, "result_vector"):
+        if pack and hasattr(metric, "result_vector"):
             logs[PACKED + metric.name] = metric.result_vector()
             continue
         result = metric.result()
