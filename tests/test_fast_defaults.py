@@ -50,6 +50,7 @@ def test_auto_is_one_for_maml_and_where_a_step_must_act_on_its_own():
     assert steps_per_execution(RunConfig(optimization="maml"), 10_000) == 1
     assert steps_per_execution(RunConfig(non_finite="stop"), 10_000) == 1
     assert steps_per_execution(RunConfig(strategy="multi-worker"), 10_000) == 1
+    assert steps_per_execution(RunConfig(strategy="mirrored"), 10_000) == 1
     assert steps_per_execution(RunConfig(), None) == 1
 
 

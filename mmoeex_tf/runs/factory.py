@@ -4,6 +4,7 @@ import math
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.experts import Conv1DExperts, DenseExperts, RecurrentExperts
@@ -171,9 +172,11 @@ def steps_per_execution(config, train_rows=None):
       or infinite loss or gradient (`NonFiniteMonitor`, a batch-level
       callback); with more steps per call, the steps after it in the same
       call would still update the weights.
-    - `strategy="multi-worker"`: more steps per call across workers is
-      neither measured nor covered by the cluster tests (a worker killed
-      mid-epoch, the run resumed and compared with one process).
+    - several replicas (`strategy="mirrored"` or `"multi-worker"`, or a
+      model built in the scope of a strategy with more than one replica):
+      Keras' loop over several steps fails on a distributed iterator there
+      ("You must feed a value for placeholder tensor", two CPU replicas),
+      and more steps per call across workers is not measured.
     - without `train_rows`, since the steps per epoch are then unknown.
 
     An integer is used as it is; with `train_rows` it must divide the
@@ -206,7 +209,8 @@ def steps_per_execution(config, train_rows=None):
         steps is None
         or config.optimization == "maml"
         or config.non_finite == "stop"
-        or config.strategy == "multi-worker"
+        or config.strategy in ("mirrored", "multi-worker")
+        or tf.distribute.get_strategy().num_replicas_in_sync > 1
     ):
         return 1
     limit = min(steps, AUTO_STEPS_PER_EXECUTION)
