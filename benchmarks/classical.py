@@ -92,7 +92,7 @@ def _predict(model, task, x):
     return full
 
 
-def _fit_predict(make_model, task, x_train, y_train, x_eval):
+def fit_predict(make_model, task, x_train, y_train, x_eval):
     """Fits on present labels, predicts every eval split; NaN when one class."""
     present = ~np.isnan(y_train)
     labels = y_train[present]
@@ -105,7 +105,8 @@ def _fit_predict(make_model, task, x_train, y_train, x_eval):
     return {name: _predict(model, task, x) for name, x in x_eval.items()}
 
 
-def _score(task, labels, predictions):
+def score_predictions(task, labels, predictions):
+    """`task_score` of a task's predictions; NaN where none were made."""
     if predictions is None:
         return float("nan")
     return task_score(task, labels, predictions)
@@ -121,7 +122,7 @@ def tabular_baselines(data, molecules):
     x_train = data.x["train"]
     for task in data.tasks:
         for name, make in _tabular_models(task, molecules):
-            predictions = _fit_predict(
+            predictions = fit_predict(
                 make,
                 task,
                 x_train,
@@ -129,7 +130,7 @@ def tabular_baselines(data, molecules):
                 {"val": data.x["val"], "test": data.x["test"]},
             )
             for split, values in predictions.items():
-                score = _score(task, data.y[split][task.name], values)
+                score = score_predictions(task, data.y[split][task.name], values)
                 results.setdefault(name, {}).setdefault(split, {})[task.name] = score
     return results
 
@@ -154,7 +155,7 @@ def sequence_baselines(data, seed=0):
                 split: steps[split].reshape(-1, steps[split].shape[-1])
                 for split in ("val", "test")
             }
-            predictions = _fit_predict(
+            predictions = fit_predict(
                 lambda task=task: _sequence_model(task),
                 task,
                 train[keep],
@@ -167,7 +168,7 @@ def sequence_baselines(data, seed=0):
                 for s, p in predictions.items()
             }
         else:
-            predictions = _fit_predict(
+            predictions = fit_predict(
                 lambda task=task: _sequence_model(task),
                 task,
                 stays["train"],
@@ -175,7 +176,7 @@ def sequence_baselines(data, seed=0):
                 {"val": stays["val"], "test": stays["test"]},
             )
         for split, values in predictions.items():
-            score = _score(task, data.y[split][task.name], values)
+            score = score_predictions(task, data.y[split][task.name], values)
             results.setdefault("trees", {}).setdefault(split, {})[task.name] = score
     return results
 

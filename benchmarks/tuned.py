@@ -29,7 +29,7 @@ import time
 import keras_tuner
 import numpy as np
 from ablation import mean_skill
-from classical import _fit_predict, _score
+from classical import fit_predict, score_predictions
 from paths import data_path  # benchmarks/paths.py, beside this script
 from reproduce import delta, losses_to
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -116,7 +116,7 @@ def fit_classical(data, make):
     """Fits one estimator per task; returns its val and test scores per task."""
     scores = {"val": {}, "test": {}}
     for task in data.tasks:
-        predictions = _fit_predict(
+        predictions = fit_predict(
             make,
             task,
             data.x["train"],
@@ -124,7 +124,9 @@ def fit_classical(data, make):
             {"val": data.x["val"], "test": data.x["test"]},
         )
         for split, values in predictions.items():
-            scores[split][task.name] = _score(task, data.y[split][task.name], values)
+            scores[split][task.name] = score_predictions(
+                task, data.y[split][task.name], values
+            )
     return scores
 
 
