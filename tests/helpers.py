@@ -138,3 +138,14 @@ def mmoeex(*arguments):
 
 
 SCRIPTS = Path(__file__).parent / "scripts"
+# A seconds-long run on synthetic data: 500 training rows in batches of 128
+# (4 steps per epoch), a small model.
+TINY_RUN = {
+    "data": "synthetic",
+    "data_options": {"sizes": [500, 100, 100], "num_features": 10},
+    "experts": 3,
+    "expert_units": [8],
+    "tower_units": [4],
+    "batch_size": 128,
+    "epochs": 1,
+}

@@ -21,6 +21,7 @@ from mmoeex_tf import runs
 from mmoeex_tf.cli import main, options
 from mmoeex_tf.runs.config import RunConfig
 from mmoeex_tf.runs.config_files import RECIPES, read_config_file
+from tests.helpers import TINY_RUN
 
 # The module: the package attribute `mmoeex_tf.runs.run` is the function.
 run_module = importlib.import_module("mmoeex_tf.runs.run")
@@ -33,16 +34,7 @@ RUN_FILES = {
     "learning_curves.png",
     "config.yaml",
 }
-# A seconds-long run on synthetic data: 500 training rows, a small model.
-TINY = {
-    "data": "synthetic",
-    "data_options": {"sizes": [500, 100, 100], "num_features": 10},
-    "experts": 3,
-    "expert_units": [8],
-    "tower_units": [4],
-    "batch_size": 128,
-    "epochs": 1,
-}
+TINY = TINY_RUN
 
 
 def write_config(path, values):

@@ -10,17 +10,10 @@ from mmoeex_tf.cli import main
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.runs.config import RunConfig
 from mmoeex_tf.runs.factory import AUTO_STEPS_PER_EXECUTION, steps_per_execution
+from tests.helpers import TINY_RUN
 
-# 500 training rows in batches of 128: 4 steps per epoch.
-TINY = {
-    "data": "synthetic",
-    "data_options": {"sizes": [500, 100, 100], "num_features": 10},
-    "experts": 3,
-    "expert_units": [8],
-    "tower_units": [4],
-    "batch_size": 128,
-    "epochs": 3,
-}
+# TINY_RUN for three epochs: 4 steps per epoch.
+TINY = {**TINY_RUN, "epochs": 3}
 
 
 def test_auto_is_the_default():
