@@ -1,15 +1,17 @@
-"""Settings a run picks itself: `steps_per_execution="auto"`."""
+"""Fast settings a run picks itself: `steps_per_execution="auto"`, one trace."""
 
 import keras
 import numpy as np
 import pytest
 import yaml
 
-from mmoeex_tf import runs
+from mmoeex_tf import MMoEExModel, Task, runs
 from mmoeex_tf.cli import main
 from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.layers import DenseExperts
 from mmoeex_tf.runs.config import RunConfig
 from mmoeex_tf.runs.factory import AUTO_STEPS_PER_EXECUTION, steps_per_execution
+from mmoeex_tf.training.maml import MAMLMTL
 from tests.helpers import TINY_RUN
 
 # TINY_RUN for three epochs: 4 steps per epoch.
@@ -115,3 +117,30 @@ def test_the_command_names_a_bad_value(tmp_path, capsys, value):
     err = capsys.readouterr().err
     assert "Invalid steps_per_execution" in err and repr(value) in err
     assert not output.exists()
+
+
+class CountingModel(MMoEExModel):
+    """An `MMoEExModel` counting how often its train step is traced."""
+
+    traces = 0
+
+    def train_step(self, data):
+        CountingModel.traces += 1  # Python runs only while tracing
+        return super().train_step(data)
+
+
+@pytest.mark.parametrize("optimization", [None, MAMLMTL(order=2)])
+def test_fit_traces_the_train_step_once(optimization):
+    # The optimizer is built before the first step; built inside it, its new
+    # variables would make tf.function trace the step a second time.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype("float32")
+    y = {"a": (x[:, 0] > 0).astype("float32"), "b": x[:, 1].astype("float32")}
+    tasks = [Task("a", "binary"), Task("b", "regression")]
+    model = CountingModel(tasks, DenseExperts(2, 4), optimization=optimization)
+    model.build((None, 3))
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    CountingModel.traces = 0
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)  # last batch: 8 rows
+    assert model.optimizer.built
+    assert CountingModel.traces == 1
