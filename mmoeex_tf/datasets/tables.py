@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from mmoeex_tf.datasets.base import SPLIT_SEED, SPLITS, MultiTaskData, split_indices
+from mmoeex_tf.datasets.base import (
+    SPLIT_SEED,
+    SPLITS,
+    MultiTaskData,
+    index_batches,
+    split_indices,
+)
 from mmoeex_tf.datasets.table_columns import as_numbers, as_text, read_target
 from mmoeex_tf.datasets.table_encoder import (
     INTEGER,
@@ -72,15 +78,12 @@ class TableData(MultiTaskData):
 
             return self.encoder(take(raw)), take(labels)
 
-        order = tf.data.Dataset.range(rows)
         if not cache:
-            if shuffle:
-                order = order.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
-            dataset = order.batch(batch_size).map(
+            dataset = index_batches(rows, batch_size, shuffle, seed).map(
                 encoded, num_parallel_calls=tf.data.AUTOTUNE
             )
             return dataset.prefetch(tf.data.AUTOTUNE)
-        blocks = order.batch(ENCODE_ROWS)
+        blocks = index_batches(rows, ENCODE_ROWS)
         dataset = blocks.map(encoded, num_parallel_calls=tf.data.AUTOTUNE)
         # Unbatching hides the row count, which Keras needs for its epochs.
         dataset = dataset.unbatch().apply(tf.data.experimental.assert_cardinality(rows))
