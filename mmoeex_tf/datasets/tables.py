@@ -17,13 +17,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from mmoeex_tf.datasets.base import (
-    SPLIT_SEED,
-    SPLITS,
-    MultiTaskData,
-    index_batches,
-    split_indices,
-)
+from mmoeex_tf.datasets import base
+from mmoeex_tf.datasets.base import SPLIT_SEED, SPLITS, MultiTaskData, split_indices
 from mmoeex_tf.datasets.table_columns import as_numbers, as_text, read_target
 from mmoeex_tf.datasets.table_encoder import (
     INTEGER,
@@ -79,11 +74,10 @@ class TableData(MultiTaskData):
             return self.encoder(take(raw)), take(labels)
 
         if not cache:
-            dataset = index_batches(rows, batch_size, shuffle, seed).map(
-                encoded, num_parallel_calls=tf.data.AUTOTUNE
-            )
+            batches = base.index_batches(rows, batch_size, shuffle, seed)
+            dataset = batches.map(encoded, num_parallel_calls=tf.data.AUTOTUNE)
             return dataset.prefetch(tf.data.AUTOTUNE)
-        blocks = index_batches(rows, ENCODE_ROWS)
+        blocks = base.index_batches(rows, ENCODE_ROWS)
         dataset = blocks.map(encoded, num_parallel_calls=tf.data.AUTOTUNE)
         # Unbatching hides the row count, which Keras needs for its epochs.
         dataset = dataset.unbatch().apply(tf.data.experimental.assert_cardinality(rows))
