@@ -51,6 +51,14 @@ def test_mask_is_drawn_from_seed_and_kept_in_config():
     np.testing.assert_array_equal(rebuilt.gate_mask, layer.gate_mask)
 
 
+def test_one_expert_is_every_tasks_mixture_given_once():
+    layer = MMoEEx(DenseExperts(1, 3), num_tasks=4)
+    mixtures, gates = (t.numpy() for t in layer(X))
+    np.testing.assert_array_equal(gates, np.ones((8, 4, 1)))
+    np.testing.assert_array_equal(mixtures, layer.experts(X).numpy())
+    assert mixtures.shape == layer.compute_output_shape(X.shape)[0] == (8, 1, 3)
+
+
 def test_sequence_inputs_mix_per_step():
     layer = MMoEEx(DenseExperts(3, 2), num_tasks=2, alpha=0.5)
     mixtures, gates = layer(np.ones((2, 6, 5), "float32"))

@@ -111,3 +111,24 @@ def test_heads_pool_each_sequence_task_its_own_way():
     np.testing.assert_allclose(worst, summary @ kernels[0][0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(end, hidden[:, -1, 1] @ kernels[1][0], rtol=1e-5)
     np.testing.assert_allclose(each, hidden[:, :, 2] @ kernels[2][0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("steps", [None, 5], ids=["table", "sequence"])
+def test_a_task_axis_of_one_is_shared_by_every_task(steps):
+    # A single expert's mixture comes once, (..., 1, features): towers and
+    # heads give what they give on a copy of it for every task.
+    rng = np.random.default_rng(2)
+    lead = (4,) if steps is None else (4, steps)
+    shared = rng.normal(size=(*lead, 1, 3)).astype("float32")
+    copies = np.repeat(shared, 3, axis=-2)
+    towers = TaskTowers(3, [4, 2])
+    np.testing.assert_allclose(towers(shared), towers(copies), rtol=1e-5, atol=1e-6)
+    assert towers.compute_output_shape(shared.shape) == (*lead, 3, 2)
+    identity = TaskTowers(3, [])
+    np.testing.assert_array_equal(identity(shared), shared)
+    tasks = [Task("a", "binary"), Task("b", "regression"), Task("c", "binary")]
+    if steps is not None:
+        tasks[2] = Task("c", "binary", per_step=True)
+    heads = TaskHeads(tasks)
+    for got, expected in zip(heads(shared), heads(copies)):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -35,13 +35,19 @@ def shared_input_dense(inputs, kernel):
 def grouped_dense(inputs, kernel):
     """Applies dense map g to group g of the input, all groups at once.
 
+    A group axis of size 1 is one input shared by every group (it
+    broadcasts): it is not copied G times but multiplied by all the kernels
+    in one matmul.
+
     Args:
-        inputs: `(..., groups, features)`.
+        inputs: `(..., groups, features)` or `(..., 1, features)`.
         kernel: `(groups, features, units)`.
 
     Returns:
         `(..., groups, units)`.
     """
+    if inputs.shape[-2] == 1 and kernel.shape[0] != 1:
+        return shared_input_dense(inputs[..., 0, :], tf.transpose(kernel, [1, 0, 2]))
     rows, leading = _flatten_leading(inputs, 2)
     outputs = tf.transpose(tf.matmul(tf.transpose(rows, [1, 0, 2]), kernel), [1, 0, 2])
     return tf.reshape(outputs, tf.concat([leading, tf.shape(outputs)[1:]], 0))

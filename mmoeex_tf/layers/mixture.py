@@ -45,7 +45,10 @@ class MMoEEx(keras.layers.Layer):
 
     Output:
         A tuple `(mixtures, gate_weights)`: `(..., tasks, units)` and
-        `(..., tasks, experts)`, where `...` is the batch (and steps).
+        `(..., tasks, experts)`, where `...` is the batch (and steps). With
+        a single expert every task's mixture is that expert's output, given
+        once: `(..., 1, units)`, which `TaskTowers` and `TaskHeads`
+        broadcast over the tasks.
     """
 
     def __init__(
@@ -117,6 +120,10 @@ class MMoEEx(keras.layers.Layer):
         gate_weights = self.gate(inputs)
         # Experts built under another dtype policy mix in the gate's dtype.
         expert_outputs = ops.cast(expert_outputs, gate_weights.dtype)
+        if self.num_experts == 1:
+            # Every gate weight is exactly 1: the one mixture of all tasks,
+            # left for the towers to broadcast rather than copied per task.
+            return expert_outputs, gate_weights
         mixtures = mix(gate_weights, expert_outputs)
         return mixtures, gate_weights
 
@@ -125,8 +132,10 @@ class MMoEEx(keras.layers.Layer):
         return self.experts(inputs, training=False)
 
     def compute_output_shape(self, input_shape):
-        lead = tuple(input_shape[:-1]) + (self.num_tasks,)
-        return lead + (self.experts.output_units,), lead + (self.num_experts,)
+        lead = tuple(input_shape[:-1])
+        mixtures = lead + (1 if self.num_experts == 1 else self.num_tasks,)
+        gates = lead + (self.num_tasks, self.num_experts)
+        return mixtures + (self.experts.output_units,), gates
 
     def get_config(self):
         config = {

@@ -39,7 +39,8 @@ class TaskTowers(keras.layers.Layer):
         **kwargs: Base layer keyword arguments.
 
     Input shape:
-        `(..., tasks, features)`.
+        `(..., tasks, features)`, or `(..., 1, features)`: one input shared
+        by every task (a single expert's mixture), broadcast over the tasks.
 
     Output shape:
         `(..., tasks, units[-1])` (the input unchanged if `units` is empty).
@@ -82,7 +83,7 @@ class TaskTowers(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         if not self.units:
             return tuple(input_shape)
-        return tuple(input_shape[:-1]) + (self.units[-1],)
+        return tuple(input_shape[:-2]) + (self.num_tasks, self.units[-1])
 
     def get_config(self):
         config = {
@@ -142,7 +143,8 @@ class TaskHeads(keras.layers.Layer):
         **kwargs: Base layer keyword arguments.
 
     Input shape:
-        `(batch, tasks, features)` or `(batch, steps, tasks, features)`.
+        `(batch, tasks, features)` or `(batch, steps, tasks, features)`; a
+        task axis of size 1 is one input shared by every task.
 
     Output:
         A list of logits, one per task: `(batch, output_size)` or
@@ -190,11 +192,12 @@ class TaskHeads(keras.layers.Layer):
 
     def call(self, inputs):
         is_sequence = len(inputs.shape) == 4
+        shared = inputs.shape[-2] == 1  # `grouped_dense` broadcasts it
         logits = [None] * len(self.tasks)
         for ((_, per_step, pooling, steps), members), kernel, bias in zip(
             self.groups, self.kernels, self.biases
         ):
-            hidden = ops.take(inputs, members, axis=-2)
+            hidden = inputs if shared else ops.take(inputs, members, axis=-2)
             if is_sequence and not per_step:
                 hidden = pool_steps(hidden, pooling, steps)
             outputs = grouped_dense(hidden, kernel) + bias
