@@ -135,3 +135,25 @@ def test_activations():
     np.testing.assert_allclose(losses.activate(TASKS[3], logits), [0.0, 2.0])
     probabilities = losses.activate(TASKS[1], tf.constant([[1.0, 1.0, 1.0]]))
     np.testing.assert_allclose(probabilities, [[1 / 3] * 3], rtol=1e-6)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_labels_of_many_tasks_are_cleaned_as_by_hand(weighted):
+    # Tasks of one label shape are cleaned as one stacked tensor; each comes
+    # back as if cleaned alone: NaN -> 0, weight = present x sample weight.
+    tasks = [*TASKS, Task("flag2", "binary"), Task("value2", "regression")]
+    y = make_labels(16)
+    y["flag2"], y["value2"] = y["flag"][::-1].copy(), y["value"] + 1.0
+    for values in y.values():
+        values[RNG.random(values.shape) < 0.3] = np.nan
+    sample_weight = RNG.random(16).astype("float32") if weighted else None
+    weights_in = dict.fromkeys([t.name for t in tasks], sample_weight)
+    labels, weights = losses.prepare_labels(tasks, y, weights_in, (16, 6))
+    assert list(labels) == list(weights) == [t.name for t in tasks]
+    for name, values in y.items():
+        present = ~np.isnan(values)
+        expected = present.astype("float32")
+        if weighted:
+            expected = expected * sample_weight.reshape(-1, *[1] * (values.ndim - 1))
+        np.testing.assert_array_equal(labels[name], np.where(present, values, 0.0))
+        np.testing.assert_array_equal(weights[name], expected)

@@ -239,12 +239,7 @@ class MMoEExModel(PackedLogs, keras.Model):
         validation.check_label_keys(self.task_names, y)
         if not isinstance(sample_weight, dict):  # `None` or one for every task
             sample_weight = dict.fromkeys(self.task_names, sample_weight)
-        labels, weights = {}, {}
-        for task in self.tasks:
-            labels[task.name], weights[task.name] = losses.prepare_labels(
-                task, y[task.name], sample_weight.get(task.name), x.shape
-            )
-        return labels, weights
+        return losses.prepare_labels(self.tasks, y, sample_weight, x.shape)
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)

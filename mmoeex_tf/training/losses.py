@@ -27,20 +27,57 @@ def expected_label_shape(task, batch_shape):
     return tuple(batch_shape) + ((task.output_size,) if task.label_rank else ())
 
 
-def prepare_labels(task, labels, sample_weight, input_shape):
-    """Checks a task's labels and returns them cleaned, with their mask.
+def prepare_labels(tasks, labels, sample_weights, input_shape):
+    """Checks every task's labels and returns them cleaned, with their masks.
+
+    Labels of one shape and sample weight are cleaned as one stacked tensor,
+    so hundreds of tasks add a few ops to a step, not a few per task.
 
     Args:
-        task: The `Task`.
-        labels: The task's labels, any numeric dtype, `NaN` = missing. A
-            trailing axis of size 1 is accepted for scalar labels.
-        sample_weight: `None` or weights broadcastable to the labels.
+        tasks: The `Task` specs.
+        labels: Dict task name -> labels, any numeric dtype, `NaN` = missing.
+            A trailing axis of size 1 is accepted for scalar labels.
+        sample_weights: Dict task name -> `None` or weights broadcastable to
+            the task's labels.
         input_shape: Static shape of the features, `(batch, features)` or
             `(batch, steps, features)`.
 
     Returns:
-        `(labels, weights)`: float32 labels with missing entries set to 0, and
-        float32 weights that are 0 on missing entries.
+        `(labels, weights)` dicts keyed by task name: float32 labels with
+        missing entries set to 0, and float32 weights that are 0 on missing
+        entries.
+
+    Raises:
+        MMoEExError: if a task's label shape or dtype does not fit it.
+    """
+    checked = {t.name: checked_labels(t, labels[t.name], input_shape) for t in tasks}
+    groups = {}
+    for name, values in checked.items():
+        weight = sample_weights.get(name)
+        key = (tuple(values.shape.as_list()), None if weight is None else id(weight))
+        groups.setdefault(key, []).append(name)
+    cleaned, weights = {}, {}
+    for names in groups.values():
+        weight = sample_weights.get(names[0])
+        if len(names) == 1:
+            cleaned[names[0]], weights[names[0]] = _masked(checked[names[0]], weight)
+            continue
+        stacked, mask = _masked(tf.stack([checked[n] for n in names], -1), weight)
+        cleaned.update(zip(names, tf.unstack(stacked, axis=-1)))
+        weights.update(zip(names, tf.unstack(mask, axis=-1)))
+    return {n: cleaned[n] for n in checked}, {n: weights[n] for n in checked}
+
+
+def checked_labels(task, labels, input_shape):
+    """A task's labels as float32, checked against the task.
+
+    Args:
+        task: The `Task`.
+        labels: Its labels (see `prepare_labels`).
+        input_shape: Static shape of the features.
+
+    Returns:
+        The float32 labels, a trailing axis of size 1 of scalar labels removed.
 
     Raises:
         MMoEExError: if the label shape or dtype does not fit the task.
@@ -68,6 +105,14 @@ def prepare_labels(task, labels, sample_weight, input_shape):
             f": labels must have shape {describe_shape(expected)}, got "
             f"{describe_shape(labels.shape)}."
         )
+    return labels
+
+
+def _masked(labels, sample_weight):
+    """`(labels with NaN set to 0, weights 0 there and sample_weight elsewhere)`.
+
+    A `sample_weight` of lower rank applies along the leading axes.
+    """
     present = tf.logical_not(tf.math.is_nan(labels))
     weights = tf.cast(present, tf.float32)
     if sample_weight is not None:

@@ -341,8 +341,9 @@ class TaskMetrics:
         """
         keep = tf.cast(finite, tf.float32)
 
-        def columns(values, names):
-            return tf.stack([tf.reshape(values[name], [-1]) for name in names], 1)
+        def columns(values, names):  # one column per task, the rows flattened
+            stacked = tf.stack([values[name] for name in names], -1)
+            return tf.reshape(stacked, [-1, len(names)])
 
         for aucs in self._aucs:
             names = aucs.task_names
