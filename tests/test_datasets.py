@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from mmoeex_tf import datasets
+from mmoeex_tf import Task, datasets
 from mmoeex_tf.datasets import molecules, physionet
 from mmoeex_tf.errors import MMoEExError
 
@@ -472,3 +472,47 @@ def test_load_registry():
     assert datasets.load("synthetic", correlation=0.9).info["correlation"] == 0.9
     with pytest.raises(MMoEExError, match="did you mean 'census3'"):
         datasets.load("census")
+
+
+def test_batches_are_the_arrays_rows_for_labels_of_every_shape():
+    # Label columns are gathered in groups of one shape and dtype; every
+    # batch must still hold each task's own rows, keys in task order.
+    rng = np.random.default_rng(4)
+    rows = 50
+    tasks = [
+        Task("b1", "binary"),
+        Task("tags", "multilabel", output_size=3),
+        Task("b2", "binary"),
+        Task("r", "regression"),
+    ]
+    labels = {
+        "b1": (rng.random(rows) < 0.5).astype("float32"),
+        "tags": (rng.random((rows, 3)) < 0.5).astype("float32"),
+        "b2": rng.random(rows).astype("float32"),
+        "r": rng.normal(size=rows),  # float64: a group of its own
+    }
+    labels["b2"][::3] = np.nan
+    x = rng.normal(size=(rows, 4)).astype("float32")
+    split = {"x": x, "y": labels}
+    data = datasets.MultiTaskData(
+        "tiny",
+        tasks,
+        {s: split["x"] for s in ("train", "val", "test")},
+        {s: split["y"] for s in ("train", "val", "test")},
+        list("abcd"),
+    )
+    batches = list(data.tf_dataset("val", batch_size=16))
+    assert [len(bx) for bx, _ in batches] == [16, 16, 16, 2]
+    assert list(batches[0][1]) == ["b1", "tags", "b2", "r"]
+    np.testing.assert_array_equal(np.concatenate([bx for bx, _ in batches]), x)
+    for name, values in labels.items():
+        got = np.concatenate([by[name] for _, by in batches])
+        np.testing.assert_array_equal(got, values)
+    shuffled, steps = data.shuffled_epochs("train", 16, seed=1, epochs=1)
+    assert steps == 4
+    x_rows = np.concatenate([bx for bx, _ in shuffled])
+    order = [int(np.flatnonzero((x == row).all(1))[0]) for row in x_rows]
+    assert sorted(order) == list(range(rows)) and order != list(range(rows))
+    for name, values in labels.items():
+        got = np.concatenate([by[name] for _, by in shuffled])
+        np.testing.assert_array_equal(got, values[order])

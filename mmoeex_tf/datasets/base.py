@@ -80,7 +80,7 @@ class MultiTaskData:
             A dataset yielding `(x, y)` with `y` a dict task name -> labels.
         """
         x, y = self.split(split)
-        return gathered((x, y), index_batches(len(x), batch_size, shuffle, seed))
+        return gathered(x, y, index_batches(len(x), batch_size, shuffle, seed))
 
     def shuffled_epochs(self, split, batch_size, seed, epochs, first_epoch=0):
         """Shuffled batches of epochs `first_epoch` to `epochs - 1`, in one stream.
@@ -113,7 +113,7 @@ class MultiTaskData:
             return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
         orders = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_order)
-        return gathered((x, y), orders), -(-rows // batch_size)
+        return gathered(x, y, orders), -(-rows // batch_size)
 
     def summary(self):
         """Describes the data set in a few lines of text.
@@ -162,31 +162,43 @@ def index_batches(rows, batch_size, shuffle=False, seed=0):
     return order.batch(batch_size)
 
 
-def gathered(examples, orders):
-    """Batches of in-memory arrays, gathered by row number.
+def gathered(x, y, orders):
+    """Batches of in-memory inputs and labels, gathered by row number.
 
     No row goes through the pipeline on its own: with hundreds of label
     columns a row is hundreds of tensors, which a row-by-row `cache` or
     `shuffle` of a 600-task split holds by the million (0.6 GB for
-    toxcast's training split).
+    toxcast's training split). The label columns of one shape and dtype are
+    stacked once, so a batch takes one gather per such group, not one per
+    task.
 
     Args:
-        examples: A nest of arrays with the rows on the first axis, such as
-            `(x, y)`.
+        x: The inputs, rows on the first axis.
+        y: Dict task name -> labels, rows on the first axis.
         orders: A `tf.data.Dataset` of row-number vectors, one per batch.
 
     Returns:
-        A prefetched `tf.data.Dataset` of `examples` nests, one per vector.
+        A prefetched `tf.data.Dataset` of `(x, y)` batches, one per vector.
     """
-    batches = tf.data.Dataset.zip(
-        tf.data.Dataset.from_tensors(examples).repeat(), orders
+    groups = {}
+    for name, values in y.items():
+        groups.setdefault((values.shape[1:], values.dtype.str), []).append(name)
+    names = list(groups.values())
+    blocks = tuple(np.stack([y[name] for name in group], -1) for group in names)
+
+    def batch(examples, order):
+        inputs, label_blocks = examples
+        labels = {}
+        for group, block in zip(names, label_blocks):
+            columns = tf.unstack(tf.gather(block, order), axis=-1)
+            labels.update(zip(group, columns))
+        return tf.gather(inputs, order), {name: labels[name] for name in y}
+
+    examples = tf.data.Dataset.from_tensors((x, blocks)).repeat()
+    batches = tf.data.Dataset.zip(examples, orders)
+    return batches.map(batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE
     )
-    return batches.map(
-        lambda values, order: tf.nest.map_structure(
-            lambda column: tf.gather(column, order), values
-        ),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    ).prefetch(tf.data.AUTOTUNE)
 
 
 def split_indices(num_rows, fractions, seed=SPLIT_SEED):
