@@ -229,6 +229,18 @@ def test_baselines_share_the_api():
     assert singles["grade"].task_names == ["grade"]
 
 
+def test_shared_bottom_trains_its_unused_gate_with_zero_gradients(recwarn):
+    # One expert's mixture skips its gate (always 1): the gate's gradient is
+    # 0 (only weight decay moves it), not missing, so Keras does not warn.
+    bottom = mt.shared_bottom(TABLE_TASKS, [8])
+    bottom.compile(optimizer=keras.optimizers.AdamW(1e-2, weight_decay=0.0))
+    before = [w.numpy() for w in bottom.mixture.gate.weights]
+    bottom.fit(X, Y, batch_size=64, epochs=1, verbose=0)
+    for old, new in zip(before, bottom.mixture.gate.weights):
+        np.testing.assert_array_equal(old, new.numpy())
+    assert not [w for w in recwarn if "Gradients do not exist" in str(w.message)]
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

@@ -126,5 +126,12 @@ class JointTraining(Optimization):
             task_losses = model.compute_task_losses(labels, weights, logits)
             loss = self.total_loss(model, task_losses)
             scaled_loss = model.optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, model.trainable_variables)
+        variables = model.trainable_variables
+        gradients = tape.gradient(scaled_loss, variables)
+        # A weight the loss does not use (the gate of a single expert, whose
+        # weight is always 1) gets a zero gradient, as in MAML-MTL.
+        gradients = [
+            tf.zeros(v.shape, v.dtype) if g is None else g
+            for g, v in zip(gradients, variables)
+        ]
         return StepResult(loss, task_losses, logits, gradients)
