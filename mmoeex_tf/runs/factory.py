@@ -196,7 +196,7 @@ def steps_per_execution(config, train_rows=None):
     steps = None if train_rows is None else math.ceil(train_rows / config.batch_size)
     if value != AUTO:
         if steps is not None and steps % value:
-            fits = max(n for n in range(1, min(value, steps) + 1) if steps % n == 0)
+            fits = _largest_divisor(steps, value)
             raise MMoEExError(
                 f"steps_per_execution {value} does not divide the {steps} "
                 f"training steps per epoch ({train_rows} rows in batches of "
@@ -213,8 +213,12 @@ def steps_per_execution(config, train_rows=None):
         or tf.distribute.get_strategy().num_replicas_in_sync > 1
     ):
         return 1
-    limit = min(steps, AUTO_STEPS_PER_EXECUTION)
-    return max(n for n in range(1, limit + 1) if steps % n == 0)
+    return _largest_divisor(steps, AUTO_STEPS_PER_EXECUTION)
+
+
+def _largest_divisor(number, limit):
+    """The largest divisor of `number` that is at most `limit`."""
+    return max(n for n in range(1, min(number, limit) + 1) if number % n == 0)
 
 
 def _experts(config, num_experts):
