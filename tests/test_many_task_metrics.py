@@ -7,13 +7,14 @@ import tensorflow as tf
 
 from mmoeex_tf import MMoEExModel, Task
 from mmoeex_tf.layers.experts import DenseExperts
-from mmoeex_tf.training.metrics import TaskAUCs, TaskMeans
 from mmoeex_tf.training.packed_logs import (
     PACKED,
     PackedLogs,
     packed_results,
+    per_task_results,
     unpack,
 )
+from mmoeex_tf.training.task_vector_metrics import TaskAUCs, TaskMeans
 
 NAMES = ["a", "b", "c"]
 
@@ -73,8 +74,11 @@ def test_packed_results_unpack_to_get_metrics_result():
         "v_rmse",
         "non_finite_steps",
     ]
-    assert packed[PACKED + "task_aucs"].shape == (3,)
-    unpacked = unpack(packed, model.metrics)
+    assert packed[PACKED + "task_aucs"].shape == ()  # read after the step
+    vectors = per_task_results(model.metrics)
+    assert vectors[PACKED + "task_aucs"].shape == (3,)
+    assert vectors[PACKED + "task_means"].shape == (4,)
+    unpacked = unpack(packed, model.metrics, vectors)
     expected = model.get_metrics_result()
     assert list(unpacked) == list(expected)
     for key, value in expected.items():
@@ -107,8 +111,8 @@ def test_compiled_step_returns_vectors_and_logs_stay_per_task():
     assert set(model.train_on_batch(x, y, return_dict=True)) == set(keys)
     assert set(model.test_on_batch(x, y, return_dict=True)) == set(keys)
     logs = tf.function(model.train_step)((x[:16], y_slice(y, 0, 16)))
-    assert logs[PACKED + "task_aucs"].shape == (3,)
-    assert logs[PACKED + "task_means"].shape == (4,)
+    assert logs[PACKED + "task_aucs"].shape == ()  # placeholders only
+    assert logs[PACKED + "task_means"].shape == ()
     assert not {"a_auc", "a_loss"} & set(logs)
 
 
@@ -186,3 +190,32 @@ def test_mixin_unpacks_the_logs_of_any_keras_model():
     errors = np.abs(model.predict(x, verbose=0) - x).mean(axis=0)
     np.testing.assert_allclose([logs["p_err"], logs["q_err"]], errors, rtol=1e-6)
     assert logs["total"] == pytest.approx(errors.sum(), rel=1e-6)
+
+
+def test_task_aucs_equal_keras_auc_at_the_thresholds_and_ends():
+    rng = np.random.default_rng(5)
+    labels = (rng.random((400, 4)) < 0.3).astype("float32")
+    # Probabilities on the thresholds themselves, at 0 and 1, and between.
+    probabilities = rng.integers(0, 1000, size=(400, 4)) / 999.0
+    probabilities[::7] = rng.random((58, 4))
+    probabilities[::11] = 0.0
+    probabilities[::13] = 1.0
+    weights = rng.choice([0.0, 0.5, 1.0, 2.0], size=(400, 4)).astype("float32")
+    aucs = TaskAUCs(["a", "b", "c", "d"])
+    expected = keras.metrics.AUC(num_thresholds=1000, multi_label=True, num_labels=4)
+    for rows in (slice(0, 150), slice(150, 400)):  # two updates add up
+        aucs.update_state(labels[rows], probabilities[rows], weights[rows])
+    for column in range(4):
+        one = keras.metrics.AUC(num_thresholds=1000)
+        one.update_state(
+            labels[:, column], probabilities[:, column], weights[:, column]
+        )
+        assert float(aucs.result_vector()[column]) == pytest.approx(
+            float(one.result()), abs=1e-6
+        )
+    expected.update_state(labels, probabilities, weights)
+    assert float(tf.reduce_mean(aucs.result_vector())) == pytest.approx(
+        float(expected.result()), abs=1e-6
+    )
+    aucs.reset_state()
+    assert np.isnan(aucs.result_vector().numpy()).all()

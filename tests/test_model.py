@@ -6,7 +6,8 @@ import tensorflow as tf
 import mmoeex_tf as mt
 from mmoeex_tf import MMoEExError, MMoEExModel, Task
 from mmoeex_tf.training.losses import activate as activate_task
-from mmoeex_tf.training.metrics import TaskAUCs, TaskMetrics, TwoClassAUC
+from mmoeex_tf.training.metrics import TaskMetrics, TwoClassAUC
+from mmoeex_tf.training.task_vector_metrics import TaskAUCs
 from tests.helpers import ScaledDense
 
 RNG = np.random.default_rng(0)

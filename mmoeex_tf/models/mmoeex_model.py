@@ -13,7 +13,7 @@ from mmoeex_tf.models import validation
 from mmoeex_tf.tasks import check_tasks
 from mmoeex_tf.training import losses
 from mmoeex_tf.training.graph_options import without_model_pruning
-from mmoeex_tf.training.metrics import TaskMeans, TaskMetrics
+from mmoeex_tf.training.metrics import TaskMetrics
 from mmoeex_tf.training.non_finite import (
     NonFiniteMonitor,
     all_finite,
@@ -23,6 +23,7 @@ from mmoeex_tf.training.non_finite import (
 from mmoeex_tf.training.optimization import JointTraining
 from mmoeex_tf.training.packed_logs import PackedLogs, packed_results
 from mmoeex_tf.training.replicas import num_replicas, sum_over_replicas
+from mmoeex_tf.training.task_vector_metrics import TaskMeans
 
 
 @keras.saving.register_keras_serializable(package="mmoeex_tf")

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.training.stacking import stack_tasks
 
 
 def expected_label_shape(task, batch_shape):
@@ -196,9 +197,9 @@ class StackedLoss:
             logits: Their logits.
         """
         axis = self.task_axis
-        labels = tf.stack(labels, axis)
-        weights = tf.stack(weights, axis)
-        logits = tf.stack([tf.cast(z, tf.float32) for z in logits], axis)
+        labels = stack_tasks(labels, axis)
+        weights = stack_tasks(weights, axis)
+        logits = stack_tasks([tf.cast(z, tf.float32) for z in logits], axis)
         loss = self._elementwise(labels, logits)
         # Missing entries may hold any value; zero them before multiplying so
         # a non-finite loss there can never leak into the sum.

@@ -13,6 +13,9 @@ the command-line tables) leave such tasks out.
 import keras
 import tensorflow as tf
 
+from mmoeex_tf.training.stacking import stack_tasks
+from mmoeex_tf.training.task_vector_metrics import TaskAUCs
+
 
 @keras.saving.register_keras_serializable(package="mmoeex_tf")
 class CohenKappa(keras.metrics.Metric):
@@ -86,52 +89,6 @@ class CohenKappa(keras.metrics.Metric):
 
 
 @keras.saving.register_keras_serializable(package="mmoeex_tf")
-class TaskMeans(keras.metrics.Metric):
-    """Running means of one value per task, updated as one vector.
-
-    One metric for all tasks, so hundreds of tasks cost two ops per step;
-    `result()` is a dict `{"<task>_<suffix>": mean}`, `result_vector()` the
-    same means as one `(tasks,)` vector in the order of `log_keys`.
-
-    Args:
-        task_names: The task names, in the order of the updates.
-        suffix: Appended to each task name in the result.
-        name: Metric name.
-    """
-
-    def __init__(self, task_names, suffix="loss", name="task_means", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.task_names = list(task_names)
-        self.suffix = suffix
-        self.log_keys = [f"{name}_{suffix}" for name in self.task_names]
-        self.totals = self.add_variable(
-            shape=(len(self.task_names),), initializer="zeros", name="totals"
-        )
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
-
-    def update_state(self, values, weight=1.0):
-        """Adds one `(tasks,)` vector of values, counted `weight` times."""
-        weight = tf.cast(weight, self.totals.dtype)
-        self.totals.assign_add(tf.cast(values, self.totals.dtype) * weight)
-        self.count.assign_add(weight)
-
-    def result_vector(self):
-        """The `(tasks,)` means, in the order of `log_keys`."""
-        return tf.math.divide_no_nan(self.totals, self.count)
-
-    def result(self):
-        return dict(zip(self.log_keys, tf.unstack(self.result_vector())))
-
-    def reset_state(self):
-        self.totals.assign(tf.zeros_like(self.totals))
-        self.count.assign(0.0)
-
-    def get_config(self):
-        config = {"task_names": self.task_names, "suffix": self.suffix}
-        return {**super().get_config(), **config}
-
-
-@keras.saving.register_keras_serializable(package="mmoeex_tf")
 class TwoClassAUC(keras.metrics.AUC):
     """`keras.metrics.AUC` that is `NaN` for labels of one class only.
 
@@ -200,65 +157,6 @@ class LabelledMetric(keras.metrics.Metric):
         return {**super().get_config(), **config}
 
 
-@keras.saving.register_keras_serializable(package="mmoeex_tf")
-class TaskAUCs(keras.metrics.AUC):
-    """The ROC-AUCs of many binary tasks as one metric.
-
-    `keras.metrics.AUC` with `multi_label=True`: one task per label, the
-    confusion counts of all tasks at the same thresholds in one
-    `(thresholds, tasks)` variable each, updated by one set of ops per step
-    whatever the number of tasks. Each task's AUC equals that of its own
-    `TwoClassAUC`, `NaN` while its labels hold one class only. `result()` is
-    a dict `{"<task>_auc": auc}`, `result_vector()` the same AUCs as one
-    `(tasks,)` vector in the order of `log_keys`.
-
-    Args:
-        task_names: The task names, in the order of the label columns.
-        num_thresholds: Thresholds of the ROC curve.
-        name: Metric name.
-        dtype: Dtype of the counts.
-
-    `update_state` takes labels, probabilities and sample weights shaped
-    `(n, tasks)`; a weight of 0 leaves that label out.
-    """
-
-    def __init__(self, task_names, num_thresholds=1000, name="task_aucs", dtype=None):
-        self.task_names = list(task_names)
-        self.log_keys = [f"{name}_auc" for name in self.task_names]
-        super().__init__(
-            num_thresholds=num_thresholds,
-            multi_label=True,
-            num_labels=len(self.task_names),
-            name=name,
-            dtype=dtype,
-        )
-
-    def result_vector(self):
-        """The `(tasks,)` AUCs, in the order of `log_keys`."""
-        # The ROC area of keras.metrics.AUC (trapezoids over the thresholds),
-        # kept per label instead of averaged.
-        positives = self.true_positives + self.false_negatives
-        negatives = self.true_negatives + self.false_positives
-        recall = tf.math.divide_no_nan(self.true_positives, positives)
-        false_rate = tf.math.divide_no_nan(self.false_positives, negatives)
-        heights = (recall[:-1] + recall[1:]) / 2.0
-        aucs = tf.reduce_sum((false_rate[:-1] - false_rate[1:]) * heights, axis=0)
-        both = tf.logical_and(positives[0] > 0, negatives[0] > 0)
-        return tf.where(both, aucs, tf.constant(float("nan"), aucs.dtype))
-
-    def result(self):
-        # One unstack op, not one slice per task.
-        return dict(zip(self.log_keys, tf.unstack(self.result_vector())))
-
-    def get_config(self):
-        return {
-            "task_names": self.task_names,
-            "num_thresholds": self.num_thresholds,
-            "name": self.name,
-            "dtype": self.dtype,
-        }
-
-
 def _make_metric(task, metric):
     name = f"{task.name}_{metric}"
     if metric in ("auc", "pr_auc"):
@@ -299,7 +197,7 @@ class TaskMetrics:
         self.tasks = list(tasks)
         # One TaskAUCs for the binary tasks predicted per example and one for
         # those predicted per step: their labels have different shapes.
-        self._aucs = []
+        self._aucs, self._auc_task_axes = [], []
         for per_step in (False, True):
             names = [
                 task.name
@@ -311,6 +209,9 @@ class TaskMetrics:
             if names:
                 name = "step_task_aucs" if per_step else "task_aucs"
                 self._aucs.append(TaskAUCs(names, name=name))
+                # The axis the task losses stack them on (after the batch
+                # and step axes), so both can share one stacked tensor.
+                self._auc_task_axes.append(2 if per_step else 1)
         batched = {name for metric in self._aucs for name in metric.task_names}
         self._per_task = {
             task.name: [
@@ -341,19 +242,15 @@ class TaskMetrics:
         """
         keep = tf.cast(finite, tf.float32)
 
-        def columns(values, names):  # one column per task, the rows flattened
-            stacked = tf.stack([values[name] for name in names], -1)
-            return tf.reshape(stacked, [-1, len(names)])
-
-        for aucs in self._aucs:
+        for aucs, axis in zip(self._aucs, self._auc_task_axes):
             names = aucs.task_names
             # A binary task's output is the sigmoid of its logit: one op for
             # all the tasks.
-            scores = tf.where(finite, columns(logits, names), 0.0)
+            scores = tf.where(finite, _columns(logits, names, axis), 0.0)
             aucs.update_state(
-                columns(labels, names),
+                _columns(labels, names, axis),
                 tf.sigmoid(scores),
-                sample_weight=columns(weights, names) * keep,
+                sample_weight=_columns(weights, names, axis) * keep,
             )
         for index, task in enumerate(self.tasks):
             if self._per_task[task.name]:
@@ -365,6 +262,12 @@ class TaskMetrics:
                     metric.update_state(
                         flat_labels, flat_outputs, sample_weight=flat_weights
                     )
+
+
+def _columns(values, names, axis):
+    """The tasks' values stacked on `axis`, as `(rows, tasks)` columns."""
+    stacked = stack_tasks([values[name] for name in names], axis)
+    return tf.reshape(stacked, [-1, len(names)])
 
 
 def _flatten(task, labels, weights, outputs):
