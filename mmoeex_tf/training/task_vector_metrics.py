@@ -104,20 +104,18 @@ class TaskAUCs(keras.metrics.Metric):
             y_pred: `(n, tasks)` probabilities.
             sample_weight: `(n, tasks)` label weights; 1 if `None`.
         """
-        y_true = tf.cast(y_true, self.dtype)
         y_pred = tf.clip_by_value(tf.cast(y_pred, self.dtype), 0.0, 1.0)
-        weight = 1.0 if sample_weight is None else tf.cast(sample_weight, self.dtype)
+        weight = tf.ones_like(y_pred) if sample_weight is None else sample_weight
+        weight = tf.broadcast_to(tf.cast(weight, self.dtype), tf.shape(y_pred))
         tasks = len(self.task_names)
         # Bin b holds the probabilities above thresholds 0..b and no other,
-        # as keras.metrics.AUC's own evenly-spaced update counts them.
+        # as keras.metrics.AUC's own evenly-spaced update counts them; the
+        # negative labels' bins come after all the positive ones'.
         bins = tf.nn.relu(tf.math.ceil(y_pred * (self.num_thresholds - 1)) - 1)
-        cells = tf.cast(bins, tf.int32) * tasks + tf.range(tasks)
         size = self.num_thresholds * tasks
-        sums = tf.math.unsorted_segment_sum(
-            tf.stack([y_true * weight, (1.0 - y_true) * weight]),
-            tf.stack([cells, cells + size]),
-            2 * size,
-        )
+        negative = tf.cast(tf.cast(y_true, self.dtype) < 0.5, tf.int32)
+        cells = tf.cast(bins, tf.int32) * tasks + tf.range(tasks) + negative * size
+        sums = tf.math.unsorted_segment_sum(weight, cells, 2 * size)
         self.bins.assign_add(tf.reshape(sums, self.bins.shape))
 
     def result_vector(self):
