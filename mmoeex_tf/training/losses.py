@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.training.stacking import stack_tasks
+from mmoeex_tf.training.stacking import stack_tasks, task_axis
 
 
 def expected_label_shape(task, batch_shape):
@@ -173,7 +173,7 @@ class StackedLoss:
         first = self.tasks[0]
         self.kind, self.size = first.kind, first.output_size
         self.label_rank = first.label_rank
-        self.task_axis = 2 if first.per_step else 1
+        self.task_axis = task_axis(first.per_step)
         if self.kind == "multiclass":
             self.weight_table = np.array(
                 [t.class_weights or (1.0,) * self.size for t in self.tasks], "float32"

@@ -13,7 +13,7 @@ the command-line tables) leave such tasks out.
 import keras
 import tensorflow as tf
 
-from mmoeex_tf.training.stacking import stack_tasks
+from mmoeex_tf.training.stacking import stack_tasks, task_axis
 from mmoeex_tf.training.task_vector_metrics import TaskAUCs
 
 
@@ -209,9 +209,7 @@ class TaskMetrics:
             if names:
                 name = "step_task_aucs" if per_step else "task_aucs"
                 self._aucs.append(TaskAUCs(names, name=name))
-                # The axis the task losses stack them on (after the batch
-                # and step axes), so both can share one stacked tensor.
-                self._auc_task_axes.append(2 if per_step else 1)
+                self._auc_task_axes.append(task_axis(per_step))
         batched = {name for metric in self._aucs for name in metric.task_names}
         self._per_task = {
             task.name: [

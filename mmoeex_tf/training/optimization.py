@@ -129,7 +129,9 @@ class JointTraining(Optimization):
         variables = model.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
         # A weight the loss does not use (the gate of a single expert, whose
-        # weight is always 1) gets a zero gradient, as in MAML-MTL.
+        # weight is always 1) gets a zero gradient, as in MAML-MTL. (TensorFlow's
+        # `unconnected_gradients=ZERO`, which MAML-MTL uses on tensors, fails
+        # on Keras variables.)
         gradients = [
             tf.zeros(v.shape, v.dtype) if g is None else g
             for g, v in zip(gradients, variables)

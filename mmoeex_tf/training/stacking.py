@@ -13,6 +13,15 @@ tasks").
 import tensorflow as tf
 
 
+def task_axis(per_step):
+    """The axis like tasks' tensors are stacked on: after the batch (and step) axes.
+
+    The task losses and the batched AUC both stack on it, so that they can
+    share one stacked tensor.
+    """
+    return 2 if per_step else 1
+
+
 def stack_tasks(tensors, axis):
     """`tf.stack(tensors, axis)`, free if they are one `tf.unstack`'s slices.
 

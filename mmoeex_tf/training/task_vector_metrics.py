@@ -12,8 +12,23 @@ import keras
 import tensorflow as tf
 
 
+class TaskVectorMetric(keras.metrics.Metric):
+    """A metric with one value per task; subclasses define `result_vector`.
+
+    `result()` is the dict `{log key: value}` of `result_vector()`, split by
+    one unstack op, not one slice per task.
+    """
+
+    def result_vector(self):
+        """The `(tasks,)` results, in the order of `log_keys`."""
+        raise NotImplementedError
+
+    def result(self):
+        return dict(zip(self.log_keys, tf.unstack(self.result_vector())))
+
+
 @keras.saving.register_keras_serializable(package="mmoeex_tf")
-class TaskMeans(keras.metrics.Metric):
+class TaskMeans(TaskVectorMetric):
     """Running means of one value per task, updated as one vector.
 
     One metric for all tasks, so hundreds of tasks cost two ops per step;
@@ -46,9 +61,6 @@ class TaskMeans(keras.metrics.Metric):
         """The `(tasks,)` means, in the order of `log_keys`."""
         return tf.math.divide_no_nan(self.totals, self.count)
 
-    def result(self):
-        return dict(zip(self.log_keys, tf.unstack(self.result_vector())))
-
     def reset_state(self):
         self.totals.assign(tf.zeros_like(self.totals))
         self.count.assign(0.0)
@@ -59,7 +71,7 @@ class TaskMeans(keras.metrics.Metric):
 
 
 @keras.saving.register_keras_serializable(package="mmoeex_tf")
-class TaskAUCs(keras.metrics.Metric):
+class TaskAUCs(TaskVectorMetric):
     """The ROC-AUCs of many binary tasks as one metric.
 
     The AUC of `keras.metrics.AUC(num_thresholds, multi_label=True)`, one
@@ -131,10 +143,6 @@ class TaskAUCs(keras.metrics.Metric):
         aucs = tf.reduce_sum((false_rate[:-1] - false_rate[1:]) * heights, axis=0)
         both = tf.logical_and(positives > 0, negatives > 0)
         return tf.where(both, aucs, tf.constant(float("nan"), aucs.dtype))
-
-    def result(self):
-        # One unstack op, not one slice per task.
-        return dict(zip(self.log_keys, tf.unstack(self.result_vector())))
 
     def reset_state(self):
         self.bins.assign(tf.zeros_like(self.bins))
