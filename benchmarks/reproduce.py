@@ -3,7 +3,8 @@
     python benchmarks/reproduce.py --data census3 physio4 tox21 --seeds 0 1 2
     python benchmarks/reproduce.py --data census3 --models MMoE MMoEEx --set experts=12 alpha=0.5
 
-Single-task, shared-bottom, MMoE and MMoEEx (joint and MAML-MTL) train with
+Single-task, shared-bottom, MMoE and MMoEEx (joint, and MAML-MTL exact or
+first order) train with
 the data set's recipe (`mmoeex_tf/runs/recipes/`, what `mmoeex train --data
 X` uses), the same budget for every model; the weights of the epoch with the
 best validation score are scored on the test split with exact metrics
@@ -44,6 +45,11 @@ MODELS = {
         "model": "mmoeex",
         "optimization": "maml",
         "maml": {"split_ratio": None},
+    },
+    "MMoEEx + MAML-MTL, first order": {
+        "model": "mmoeex",
+        "optimization": "maml",
+        "maml": {"split_ratio": None, "order": 1},
     },
 }
 
