@@ -129,7 +129,7 @@ def report(name, data, results, classical, seeds):
         print(
             f"| classical: {model} | {' | '.join(cells)} | {versus_single} | "
             f"{delta(test, best, tasks):+.2f} | "
-            f"{losses_to(test, single_mean, tasks) if single_mean else 'n/a'}/{total} | "
+            f"{f'{losses_to(test, single_mean, tasks)}/{total}' if single_mean else 'n/a'} | "
             f"{losses_to(test, best, tasks)}/{total} | n/a | n/a |"
         )
     for model, model_results in results.items():

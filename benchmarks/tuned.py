@@ -140,7 +140,11 @@ def train_deep(data, base, changes, seed):
 
 
 def fit_classical(data, make, seed=0):
-    """Fits one estimator per task; returns its val and test scores per task."""
+    """Fits one estimator per task; returns its val and test scores per task.
+
+    For sequences, `make(task)` and the per-step training rows drawn with
+    `seed` (`classical.sequence_baselines`).
+    """
     if data.x["train"].ndim == 3:
         return sequence_baselines(data, seed, make)["trees"]
     scores = {"val": {}, "test": {}}
