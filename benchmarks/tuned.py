@@ -262,8 +262,8 @@ def main():
             "runs": runs_,
         }
         print(
-            f"{name}: best val skill {val_skill:.4f} with {hp.values}; test mean "
-            f"{np.mean([test_mean(data, r['test']) for r in runs_]):.4f} "
+            f"{name}: best val skill {val_skill:.4f} with {hp.values}; test skill "
+            f"{np.mean([mean_skill(data, 'test', r['test']) for r in runs_]):.4f} "
             f"({time.perf_counter() - start:.0f} s)",
             flush=True,
         )
