@@ -2,6 +2,7 @@
 
     python benchmarks/reproduce.py --data census3 physio4 tox21 --seeds 0 1 2
     python benchmarks/reproduce.py --data census3 --models MMoE MMoEEx --set experts=12 alpha=0.5
+    python benchmarks/reproduce.py --data toxcast --results toxcast.json
 
 Single-task, shared-bottom, MMoE and MMoEEx (joint, and MAML-MTL exact or
 first order) train with
@@ -16,12 +17,19 @@ paper's mean relative gain, in percent) over single-task and over the best
 classical model (the one with the best mean validation skill); the number
 of tasks on which each model loses to single-task (negative transfer) and to
 that classical model; the expert diversity of MMoE and MMoEEx.
+
+With `--results FILE` every finished run (and the classical baselines) is
+written to a JSON file at once, and a run already in it is not trained
+again: a long reproduction stopped half-way resumes where it stopped.
 """
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
+import os
+import sys
 import time
 
 import numpy as np
@@ -68,6 +76,32 @@ def run(base, name, seed, data):
         matrix = diversity.expert_distance_matrix(model, x_test)
         score = diversity.diversity_score(matrix)
     return scores, score, result.seconds
+
+
+class SavedRuns:
+    """Finished runs of a reproduction, kept in a JSON file (or only in memory).
+
+    Args:
+        path: The JSON file, read if it exists; `None` keeps nothing.
+    """
+
+    def __init__(self, path=None):
+        self.path = path
+        self.runs = {}
+        if path and os.path.exists(path):
+            with open(path) as file:
+                self.runs = json.load(file)
+
+    def get(self, key, compute):
+        """The saved result of `key`, else `compute()`'s, saved at once."""
+        if key not in self.runs:
+            self.runs[key] = compute()
+            if self.path:
+                partial = f"{self.path}.partial"
+                with open(partial, "w") as file:
+                    json.dump(self.runs, file, default=float)
+                os.replace(partial, self.path)
+        return self.runs[key]
 
 
 def delta(scores, reference, tasks):
@@ -173,17 +207,32 @@ def main():
     parser.add_argument(
         "--set", nargs="*", default=[], help="KEY=JSON changes to every recipe"
     )
+    parser.add_argument(
+        "--results", help="JSON file of finished runs: written after each, reused"
+    )
     args = parser.parse_args()
+    saved = SavedRuns(args.results)
     changes = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     for name in args.data:
         base = dataclasses.replace(recipe(name), data_path=data_path(name), **changes)
         data = runs.load_data(base.data, base.data_path)
         start = time.perf_counter()
-        classical = classical_baselines(data)
+        settings = json.dumps(changes, sort_keys=True)
+        classical = saved.get(
+            f"{name} classical", functools.partial(classical_baselines, data)
+        )
         results = {model: [] for model in args.models}
         for seed in args.seeds:
             for model in args.models:
-                results[model].append(run(base, model, seed, data))
+                key = f"{name} {model} seed {seed} {settings}"
+                result = saved.get(key, functools.partial(run, base, model, seed, data))
+                results[model].append(result)
+                print(
+                    f"{key}: mean test {np.nanmean(list(result[0].values())):.4f}, "
+                    f"{result[2]:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         report(name, data, results, classical, args.seeds)
         shown = {
             k: v
