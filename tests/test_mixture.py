@@ -28,6 +28,19 @@ def test_alpha_zero_is_exactly_mmoe():
         np.testing.assert_allclose(mixtures[:, t], expected, rtol=1e-5, atol=1e-6)
 
 
+def test_one_open_expert_per_task_mixes_to_that_expert_exactly():
+    layer = MMoEEx(DenseExperts(3, 4), num_tasks=3, gate_mask=np.eye(3)[[2, 0, 1]])
+    mixtures, gates = (t.numpy() for t in layer(X))
+    experts = layer.experts(X).numpy()  # (batch, experts, units)
+    np.testing.assert_array_equal(mixtures, experts[:, [2, 0, 1]])
+    np.testing.assert_array_equal(
+        gates, np.broadcast_to(np.eye(3)[[2, 0, 1]], (8, 3, 3))
+    )
+    # A file saved when such gates had a kernel and a bias still loads.
+    layer.gate.load_own_variables({"0": np.ones((5, 3, 3)), "1": np.ones((3, 3))})
+    np.testing.assert_array_equal(layer(X)[0].numpy(), mixtures)
+
+
 def test_task_output_ignores_closed_experts():
     mask = [[1, 1, 0, 0], [0, 0, 1, 1]]
     layer = MMoEEx(DenseExperts(4, 3), num_tasks=2, gate_mask=mask)

@@ -230,15 +230,19 @@ def test_baselines_share_the_api():
     assert singles["grade"].task_names == ["grade"]
 
 
-def test_shared_bottom_trains_its_unused_gate_with_zero_gradients(recwarn):
-    # One expert's mixture skips its gate (always 1): the gate's gradient is
-    # 0 (only weight decay moves it), not missing, so Keras does not warn.
+def test_shared_bottom_and_single_task_gates_have_no_weights(recwarn):
+    # One open expert per task: every gate weight is exactly 1 or 0 whatever
+    # the input, so the gates hold no weights and training misses none.
     bottom = mt.shared_bottom(TABLE_TASKS, [8])
-    bottom.compile(optimizer=keras.optimizers.AdamW(1e-2, weight_decay=0.0))
-    before = [w.numpy() for w in bottom.mixture.gate.weights]
-    bottom.fit(X, Y, batch_size=64, epochs=1, verbose=0)
-    for old, new in zip(before, bottom.mixture.gate.weights):
-        np.testing.assert_array_equal(old, new.numpy())
+    singles = MMoEExModel(
+        TABLE_TASKS, mt.DenseExperts(4, 8), gate_mask=np.eye(4, dtype="int32")
+    )
+    for model in (bottom, singles):
+        model.compile(optimizer=keras.optimizers.AdamW(1e-2))
+        model.fit(X, Y, batch_size=64, epochs=1, verbose=0)
+        assert model.mixture.gate.constant and not model.mixture.gate.weights
+    _, gates = singles(X[:3], return_gates=True)
+    np.testing.assert_array_equal(gates.numpy(), np.broadcast_to(np.eye(4), (3, 4, 4)))
     assert not [w for w in recwarn if "Gradients do not exist" in str(w.message)]
 
 

@@ -45,7 +45,11 @@ class MaskedSoftmaxGate(keras.layers.Layer):
     exactly 0, because its logit is replaced by `-inf` before the softmax
     (which subtracts the largest open logit, so large logits do not overflow).
 
-    All tasks' gates are one batched computation.
+    All tasks' gates are one batched computation. When every task has
+    exactly one open expert (a shared-bottom network, single-task networks)
+    each weight is exactly 1 or 0 whatever the logits, so such a gate
+    (`constant`) has no weights and returns the mask: no `(features, tasks,
+    experts)` kernel for hundreds of single-task networks.
 
     Args:
         mask: 0/1 array of shape `(tasks, experts)`, or `(experts,)` for a
@@ -79,6 +83,7 @@ class MaskedSoftmaxGate(keras.layers.Layer):
             mask = mask[None]
         self.mask = check_gate_mask(mask, name="MaskedSoftmaxGate mask").astype(bool)
         self.num_tasks, self.num_experts = mask.shape
+        self.constant = bool((self.mask.sum(axis=-1) == 1).all())
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.projection_units = check_positive_integer(
@@ -88,6 +93,8 @@ class MaskedSoftmaxGate(keras.layers.Layer):
         )
 
     def build(self, input_shape):
+        if self.constant:
+            return
         features = input_shape[-1]
         if self.projection_units is not None:
             self.projection = self.add_weight(
@@ -109,13 +116,23 @@ class MaskedSoftmaxGate(keras.layers.Layer):
             )
 
     def call(self, inputs):
-        if self.projection_units is not None:
-            inputs = ops.matmul(inputs, self.projection)
-        logits = shared_input_dense(inputs, self.kernel)
-        if self.use_bias:
-            logits = logits + self.bias
-        weights = masked_softmax(logits, self.mask)
+        if self.constant:
+            shape = (*ops.shape(inputs)[:-1], self.num_tasks, self.num_experts)
+            weights = ops.broadcast_to(ops.cast(self.mask, self.compute_dtype), shape)
+        else:
+            if self.projection_units is not None:
+                inputs = ops.matmul(inputs, self.projection)
+            logits = shared_input_dense(inputs, self.kernel)
+            if self.use_bias:
+                logits = logits + self.bias
+            weights = masked_softmax(logits, self.mask)
         return weights[..., 0, :] if self.single_gate else weights
+
+    def load_own_variables(self, store):
+        """Loads the weights; a constant gate skips those of older saves."""
+        if self.constant:
+            return
+        super().load_own_variables(store)
 
     def compute_output_shape(self, input_shape):
         tail = (self.num_experts,)

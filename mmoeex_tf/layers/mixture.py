@@ -124,8 +124,12 @@ class MMoEEx(keras.layers.Layer):
             # Every gate weight is exactly 1: the one mixture of all tasks,
             # left for the towers to broadcast rather than copied per task.
             return expert_outputs, gate_weights
-        mixtures = mix(gate_weights, expert_outputs)
-        return mixtures, gate_weights
+        if self.gate.constant:
+            # One open expert per task (single-task networks): that expert's
+            # output, rather than a product with one-hot weights.
+            open_expert = np.argmax(self.gate_mask, axis=-1)
+            return ops.take(expert_outputs, open_expert, axis=-2), gate_weights
+        return mix(gate_weights, expert_outputs), gate_weights
 
     def expert_outputs(self, inputs):
         """Returns every expert's output, `(..., experts, units)`, in inference."""
