@@ -128,8 +128,8 @@ class JointTraining(Optimization):
             scaled_loss = model.optimizer.scale_loss(loss)
         variables = model.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
-        # A weight the loss does not use (the gate of a single expert, whose
-        # weight is always 1) gets a zero gradient, as in MAML-MTL. (TensorFlow's
+        # A weight the loss does not use (for example one of a custom expert
+        # layer's) gets a zero gradient, as in MAML-MTL. (TensorFlow's
         # `unconnected_gradients=ZERO`, which MAML-MTL uses on tensors, fails
         # on Keras variables.)
         gradients = [
