@@ -19,8 +19,10 @@ of tasks on which each model loses to single-task (negative transfer) and to
 that classical model; the expert diversity of MMoE and MMoEEx.
 
 With `--results FILE` every finished run (and the classical baselines) is
-written to a JSON file at once, and a run already in it is not trained
-again: a long reproduction stopped half-way resumes where it stopped.
+written to a JSON file at once, keyed by data set, model, seed and the whole
+recipe trained (`--set` changes included), and a run already in it is not
+trained again: a long reproduction stopped half-way resumes where it
+stopped, and a changed recipe trains afresh.
 """
 
 import argparse
@@ -217,28 +219,31 @@ def main():
         base = dataclasses.replace(recipe(name), data_path=data_path(name), **changes)
         data = runs.load_data(base.data, base.data_path)
         start = time.perf_counter()
-        settings = json.dumps(changes, sort_keys=True)
+        shown = {
+            k: v
+            for k, v in base.to_dict().items()
+            if k not in ("data_path", "model", "optimization", "maml", "seed", "output")
+        }
+        recipe_key = json.dumps(shown, sort_keys=True)
         classical = saved.get(
             f"{name} classical", functools.partial(classical_baselines, data)
         )
         results = {model: [] for model in args.models}
         for seed in args.seeds:
             for model in args.models:
-                key = f"{name} {model} seed {seed} {settings}"
-                result = saved.get(key, functools.partial(run, base, model, seed, data))
+                label = f"{name} {model} seed {seed}"
+                result = saved.get(
+                    f"{label} {recipe_key}",
+                    functools.partial(run, base, model, seed, data),
+                )
                 results[model].append(result)
                 print(
-                    f"{key}: mean test {np.nanmean(list(result[0].values())):.4f}, "
-                    f"{result[2]:.0f} s",
+                    f"{label}: mean test "
+                    f"{np.nanmean(list(result[0].values())):.4f}, {result[2]:.0f} s",
                     file=sys.stderr,
                     flush=True,
                 )
         report(name, data, results, classical, args.seeds)
-        shown = {
-            k: v
-            for k, v in base.to_dict().items()
-            if k not in ("data_path", "model", "optimization", "maml", "seed", "output")
-        }
         print(f"\nRecipe: {shown}; wall time {time.perf_counter() - start:.0f} s")
 
 
