@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from mmoeex_tf import Task, datasets
-from mmoeex_tf.datasets import molecules, physionet
+from mmoeex_tf.datasets import molecule_features, physionet
 from mmoeex_tf.errors import MMoEExError
 
 CENSUS_FILE = "census_income_kdd/census-income.test.gz"
@@ -369,11 +369,18 @@ def test_tox21(tox21):
     assert len(tox21.tasks) == 12
     assert tox21.label_columns["NR_AR_LBD"] == "NR-AR-LBD"
     assert sum(len(x) for x in tox21.x.values()) == 7831 - 8
+    width = 1024 + len(molecule_features.descriptor_names())
     assert {s: x.shape for s, x in tox21.x.items()} == {
-        "train": (6258, 1024),
-        "val": (782, 1024),
-        "test": (783, 1024),
+        "train": (6258, width),
+        "val": (782, width),
+        "test": (783, width),
     }
+    bits, descriptors = tox21.x["train"][:, :1024], tox21.x["train"][:, 1024:]
+    assert set(np.unique(bits)) == {0.0, 1.0}
+    # standardised with the train split's statistics, clipped at 1-99 %
+    np.testing.assert_allclose(descriptors.mean(0), 0.0, atol=1e-5)
+    assert descriptors.std(0).max() == pytest.approx(1.0, abs=1e-4)
+    assert np.abs(tox21.x["test"][:, 1024:]).max() < 30
     labels = np.concatenate(
         [np.stack(list(tox21.y[s].values()), axis=1) for s in tox21.y]
     )
@@ -383,11 +390,13 @@ def test_tox21(tox21):
 
 def test_tox21_second_load_uses_the_cache(tox21, tox21_path, cache_dir, monkeypatch):
     assert len(list(cache_dir.glob("morgan_r2_1024_*.npz"))) == 1
+    assert len(list(cache_dir.glob("rdkit_descriptors_*.npz"))) == 1
 
-    def no_fingerprints(smiles):
-        raise AssertionError("fingerprints recomputed despite the cache")
+    def recomputed(molecules):
+        raise AssertionError("features recomputed despite the cache")
 
-    monkeypatch.setattr(molecules, "morgan_fingerprints", no_fingerprints)
+    monkeypatch.setattr(molecule_features, "morgan_fingerprints", recomputed)
+    monkeypatch.setattr(molecule_features, "rdkit_descriptors", recomputed)
     start = time.perf_counter()
     with pytest.warns(UserWarning, match="could not parse 8"):
         again = datasets.load_tox21(tox21_path, cache_dir=cache_dir)
@@ -400,7 +409,7 @@ def test_toxcast(shared_data, cache_dir):
     data = datasets.load_toxcast(shared(shared_data, TOXCAST), cache_dir=cache_dir)
     assert len(data.tasks) == 617
     assert sum(len(x) for x in data.x.values()) == 8576  # RDKit parses them all
-    assert data.x["train"].shape[1] == 1024
+    assert data.x["train"].shape[1] == 1024 + len(molecule_features.descriptor_names())
 
 
 def test_moleculenet_csv_bad_smiles(tmp_path):
@@ -412,11 +421,13 @@ def test_moleculenet_csv_bad_smiles(tmp_path):
     assert data.label_columns == {"a_b": "a-b", "task_2x": "2x"}
     assert sum(len(x) for x in data.x.values()) == 3
     assert sorted(np.concatenate(list(data.info["rows"].values()))) == [0, 2, 3]
-    (cache,) = tmp_path.glob("*.npz")
-    cache.write_bytes(b"not a zip file")
+    for cache in tmp_path.glob("*.npz"):  # fingerprints and descriptors
+        cache.write_bytes(b"not a zip file")
     with pytest.warns(UserWarning) as caught:
         again = datasets.load_moleculenet_csv(path, cache_dir=tmp_path)
-    assert "Unreadable fingerprint cache" in str(caught[0].message)
+    unreadable = [str(w.message) for w in caught if "Unreadable" in str(w.message)]
+    assert len(unreadable) == 2
+    assert all("Unreadable feature cache" in message for message in unreadable)
     np.testing.assert_array_equal(again.x["train"], data.x["train"])
 
 

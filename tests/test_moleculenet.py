@@ -3,10 +3,12 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mmoeex_tf import datasets
 from mmoeex_tf.cli import main
+from mmoeex_tf.datasets import molecule_features
 from mmoeex_tf.errors import MMoEExError
 
 rdkit = pytest.importorskip("rdkit")
@@ -54,7 +56,14 @@ def test_deepchem_file_with_mol_id_and_a_missing_label(tmp_path):
     assert data.info["ignored_columns"] == ["mol_id"]
     assert sum(len(x) for x in data.x.values()) == len(SMILES)
     assert np.isnan(all_labels(data, "q")).sum() == 1
-    assert data.x["train"].shape[1:] == (1024,)
+    descriptors = len(molecule_features.descriptor_names())
+    assert data.x["train"].shape[1:] == (1024 + descriptors,)
+    assert (
+        data.feature_names[1024] == "rdkit_" + data.info["statistics"]["descriptors"][0]
+    )
+    assert load(tmp_path / "bace-like.csv", descriptors=False).x["train"].shape[1:] == (
+        1024,
+    )
 
 
 def test_regression_labels_and_chosen_columns(tmp_path):
@@ -142,3 +151,118 @@ def test_train_and_evaluate_from_the_command_line(tmp_path, monkeypatch, capsys)
     assert "lipo all metrics" in out and "\nmean " in out
     assert main(["train", "--data", "census3", "--split", "scaffold", "-q"]) == 2
     assert "split apply to the moleculenet data set" in capsys.readouterr().err
+
+
+def test_descriptor_statistics_and_encoding_by_hand():
+    values = np.array(
+        [[1.0, 5.0, np.nan], [2.0, 5.0, np.nan], [3.0, 5.0, np.nan], [np.inf, 5.0, 1.0]]
+    )
+    statistics = molecule_features.descriptor_statistics(values, ["a", "b", "c"])
+    # a: percentiles 1 and 99 of 1, 2, 3 (the infinity is missing).
+    assert statistics["low"][0] == pytest.approx(1.02)
+    assert statistics["high"][0] == pytest.approx(2.98)
+    clipped = np.array([1.02, 2.0, 2.98])
+    assert statistics["mean"][0] == pytest.approx(clipped.mean())
+    assert statistics["scale"][0] == pytest.approx(clipped.std())
+    # b is constant (scale 1, not 0); c has one value.
+    assert statistics["mean"][1:] == [5.0, 1.0] and statistics["scale"][1:] == [1, 1]
+    new = np.array([[0.0, 7.0, np.nan], [2.0, -np.inf, 3.0]])
+    encoded = molecule_features.encode_descriptors(new, statistics)
+    expected_a = (np.array([1.02, 2.0]) - clipped.mean()) / clipped.std()
+    np.testing.assert_allclose(encoded[:, 0], expected_a, rtol=1e-6)
+    # clipped to the one train value; missing values become 0 (the train mean)
+    np.testing.assert_array_equal(encoded[:, 1:], [[0.0, 0.0], [0.0, 0.0]])
+    assert encoded.dtype == np.float32
+    json.dumps(statistics)  # saved in a model's config
+
+
+def test_descriptors_use_the_train_split_or_the_given_statistics(tmp_path):
+    rows = [f"{s},{i % 2}" for i, s in enumerate(SMILES)]
+    data = load(write(tmp_path / "m.csv", "smiles,y", rows))
+    names = molecule_features.descriptor_names()
+    molecules = molecule_features.parsed_molecules(SMILES)
+    raw = molecule_features.rdkit_descriptors(molecules)
+    expected = molecule_features.descriptor_statistics(
+        raw[data.info["rows"]["train"]], names
+    )
+    assert data.info["statistics"] == expected
+    for split, split_rows in data.info["rows"].items():
+        np.testing.assert_array_equal(
+            data.x[split][:, 1024:],
+            molecule_features.encode_descriptors(raw[split_rows], expected),
+        )
+    # Another file is encoded with the first one's statistics, not its own.
+    others = SMILES[::-1][:12]
+    other = write(tmp_path / "n.csv", "smiles,y", [f"{s},1" for s in others])
+    encoded = load(other, statistics=data.info["statistics"])
+    own = load(other)
+    other_raw = molecule_features.rdkit_descriptors(
+        molecule_features.parsed_molecules(others)
+    )
+    for split, split_rows in encoded.info["rows"].items():
+        np.testing.assert_array_equal(
+            encoded.x[split][:, 1024:],
+            molecule_features.encode_descriptors(other_raw[split_rows], expected),
+        )
+    assert own.info["statistics"] != expected
+    # Statistics of fewer descriptors pick those columns, by name.
+    subset = {key: values[:3] for key, values in data.info["statistics"].items()}
+    assert load(other, statistics=subset).x["train"].shape[1] == 1024 + 3
+
+
+@pytest.mark.parametrize(
+    ("change", "kwargs", "match"),
+    [
+        ({"descriptors": ["NoSuchDescriptor"]}, {}, "no descriptors.*NoSuchDescriptor"),
+        ({"mean": [0.0, 1.0]}, {}, r"\['mean'\] do not have one value per descriptor"),
+        ({}, {"descriptors": False}, "descriptors=False"),
+    ],
+)
+def test_wrong_statistics_are_named(tmp_path, change, kwargs, match):
+    path = write(tmp_path / "m.csv", "smiles,y", [f"{s},1" for s in SMILES[:10]])
+    statistics = {"descriptors": ["MolWt"], "low": [0], "high": [1], "mean": [0]}
+    statistics = {"scale": [1], **statistics, **change}
+    with pytest.raises(MMoEExError, match=match):
+        load(path, statistics=statistics, **kwargs)
+    with pytest.raises(MMoEExError, match=r"lack \['scale'\]"):
+        load(path, statistics={k: v for k, v in statistics.items() if k != "scale"})
+
+
+def test_saved_model_encodes_new_molecules_with_its_statistics(
+    tmp_path, monkeypatch, capsys
+):
+    from mmoeex_tf import runs
+
+    rows = [f"{s},{i % 2}" for i, s in enumerate(SMILES)]
+    path = write(tmp_path / "train.csv", "smiles,active", rows)
+    others = ["CCCCCCCCCCCCCCCC", "OCC(O)CO", "c1ccc(Cl)c(Cl)c1", "CC(=O)Nc1ccccc1"]
+    other = write(tmp_path / "new.csv", "smiles,active", [f"{s},1" for s in others])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MMOEEX_CACHE", str(tmp_path / "cache"))
+    options = ["--data", "moleculenet", "--data-path", str(path), "--epochs", "1"]
+    assert main(["train", *options, "--no-recipe", "-q", "--output", "with"]) == 0
+    model = runs.load_saved_model(str(tmp_path / "with" / "model.keras"))
+    assert isinstance(model, datasets.InputStatisticsModel)
+    assert model.statistics == load(path).info["statistics"]
+    predict = ["predict", "with/model.keras", "--data", "moleculenet"]
+    predict += ["--data-path", str(other), "--output", "p.csv"]
+    assert main(predict) == 0
+    written = pd.read_csv(tmp_path / "p.csv")
+    encoded = load(other, statistics=model.statistics)
+    x = np.concatenate([encoded.x[s] for s in ("train", "val", "test")])
+    order = np.argsort(np.concatenate(list(encoded.info["rows"].values())))
+    expected = model.predict(x[order], verbose=0)["active"].ravel()
+    valid, inputs = datasets.molecule_inputs(others, model.statistics)
+    assert valid.all()
+    np.testing.assert_array_equal(inputs, x[order])  # what a serving client sends
+    assert datasets.molecule_inputs(others)[1].shape == (len(others), 1024)
+    np.testing.assert_allclose(written["active_probability"], expected, rtol=1e-5)
+    capsys.readouterr()
+    assert main([*predict, "--no-descriptors"]) == 2
+    assert "descriptors=False" in capsys.readouterr().err
+    # Fingerprint bits only: a plain model of 1,024 inputs.
+    assert main(["train", *options, "--no-recipe", "-q", "--no-descriptors"]) == 0
+    (folder,) = (tmp_path / "runs").iterdir()
+    bits_only = runs.load_saved_model(str(folder / "model.keras"))
+    assert not isinstance(bits_only, datasets.InputStatisticsModel)
+    assert bits_only.get_build_config()["input_shape"] == [None, 1024]

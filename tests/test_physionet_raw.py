@@ -140,7 +140,7 @@ def test_statistics_travel_with_the_model(tmp_path):
     model = mt.MMoEExModel(first.tasks, mt.DenseExperts(2, 4), alpha=0.5)
     model.build((None, 48, 82))
     saved = model_to_save(model, first)
-    assert isinstance(saved, datasets.SequenceModel)
+    assert isinstance(saved, datasets.InputStatisticsModel)
     saved.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     options = saved_data_options(loaded)

@@ -42,6 +42,7 @@ DATA_OPTIONS = {
     "na_values": "--na-values",
     "smiles_column": "--smiles-column",
     "label_columns": "--label-columns",
+    "descriptors": "--descriptors",
 }
 METAVARS = {int: "N", float: "X", str: "VALUE"}
 

@@ -12,6 +12,7 @@ __all__ = lazy_package(
         "mmoeex_tf.datasets.base": ("MultiTaskData",),
         "mmoeex_tf.datasets.census": ("load_census3",),
         "mmoeex_tf.datasets.long_tables": ("from_long_table",),
+        "mmoeex_tf.datasets.molecule_features": ("molecule_inputs",),
         "mmoeex_tf.datasets.molecules": (
             "load_moleculenet_csv",
             "load_tox21",
@@ -19,7 +20,10 @@ __all__ = lazy_package(
         ),
         "mmoeex_tf.datasets.physionet": ("load_physio4",),
         "mmoeex_tf.datasets.registry": ("DATASETS", "load"),
-        "mmoeex_tf.datasets.sequence_model": ("SequenceModel",),
+        "mmoeex_tf.datasets.input_statistics_model": (
+            "InputStatisticsModel",
+            "SequenceModel",
+        ),
         "mmoeex_tf.datasets.synthetic": ("load_synthetic",),
         "mmoeex_tf.datasets.table_encoder": ("TableEncoder",),
         "mmoeex_tf.datasets.table_files": ("from_file", "load_table", "read_table"),

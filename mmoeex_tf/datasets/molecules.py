@@ -1,16 +1,11 @@
-"""MoleculeNet CSV files (Tox21, ToxCast, ESOL, ...): Morgan fingerprints, labels.
+"""MoleculeNet CSV files (Tox21, ToxCast, ESOL, ...): features, labels, splits.
 
 Binary and regression labels, missing ones `NaN`; random or scaffold splits.
 """
 
 import difflib
-import hashlib
-import os
-import pathlib
 import re
-import tempfile
 import warnings
-import zipfile
 
 import numpy as np
 import pandas as pd
@@ -24,12 +19,17 @@ from mmoeex_tf.datasets.base import (
     split_arrays,
     split_indices,
 )
+from mmoeex_tf.datasets.molecule_features import (
+    NUM_BITS,
+    cached_features,
+    descriptor_columns,
+    descriptor_names,
+    descriptor_statistics,
+    encode_descriptors,
+    rdkit_modules,
+)
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.tasks import Task
-
-RADIUS = 2
-NUM_BITS = 1024
-CACHE_VERSION = 1
 
 
 def load_moleculenet_csv(
@@ -39,14 +39,20 @@ def load_moleculenet_csv(
     smiles_column=None,
     label_columns=None,
     split="random",
+    descriptors=True,
+    statistics=None,
 ):
     """Loads a MoleculeNet-style CSV: a SMILES column and label columns.
 
-    Features: Morgan fingerprints (radius 2, 1,024 bits, RDKit), cached on
-    disk in an `.npz` file keyed by a hash of the SMILES and the
-    fingerprint parameters; RDKit cannot run inside a saved model, so
-    fingerprints stay the model's input. Molecules RDKit cannot parse are
-    dropped with a warning that counts them.
+    Features (`mmoeex_tf.datasets.molecule_features`, cached on disk):
+    Morgan fingerprints (radius 2, 1,024 bits, RDKit), then, with
+    `descriptors`, RDKit's 2D descriptors (217 in RDKit 2026.09), each
+    clipped to its 1st-99th train percentiles and standardised with train
+    statistics (`info["statistics"]`; a missing value becomes the train
+    mean). RDKit cannot run inside a saved model, so these stay the model's
+    input; a model saved by `mmoeex train` keeps the statistics and encodes
+    new molecules with them. Molecules RDKit cannot parse are dropped with a
+    warning that counts them.
 
     Labels: `label_columns`, or else every column but the SMILES whose
     filled cells are mostly numbers (id and name columns such as
@@ -74,6 +80,10 @@ def load_moleculenet_csv(
         label_columns: The label columns; defaults to every numeric column
             but the SMILES.
         split: `"random"` or `"scaffold"`.
+        descriptors: Add the RDKit descriptors to the fingerprint bits.
+        statistics: `info["statistics"]` of the data a model was trained
+            on: encode the descriptors with them instead of this file's
+            train split.
 
     Returns:
         A `MultiTaskData`.
@@ -82,7 +92,9 @@ def load_moleculenet_csv(
         MMoEExError: if the file is missing or unreadable, has no SMILES
             column or no label column, a named column is missing or a label
             column is not numeric (the column is named), `split` is
-            unknown, or RDKit is not installed.
+            unknown, `statistics` are given without `descriptors`, are not a
+            molecule data set's or name descriptors the installed RDKit
+            lacks, or RDKit is not installed.
     """
     if split not in SPLIT_KINDS:
         raise MMoEExError(f"split must be one of {SPLIT_KINDS}, not {split!r}.")
@@ -93,7 +105,12 @@ def load_moleculenet_csv(
     smiles_column = _smiles_column(frame, smiles_column, what)
     columns, labels, ignored = _labels(frame, smiles_column, label_columns, what)
     smiles = frame[smiles_column].fillna("").tolist()
-    valid, fingerprints = _cached_fingerprints(smiles, cache_dir)
+    if statistics is not None and not descriptors:
+        raise MMoEExError(
+            f"{what}: statistics of descriptors were given (a model trained on "
+            "them), but descriptors=False asks for the fingerprint bits only."
+        )
+    valid, fingerprints, values = cached_features(smiles, descriptors, cache_dir)
     if not valid.all():
         dropped = np.flatnonzero(~valid)
         warnings.warn(
@@ -108,22 +125,39 @@ def load_moleculenet_csv(
         rows = scaffold_split([smiles[i] for i in kept], (80, 10))
     else:
         rows = split_indices(len(kept), (80, 10))
-    x, y = split_arrays(fingerprints, dict(zip(task_names, labels[kept].T)), rows)
+    feature_names = [f"morgan_{i}" for i in range(NUM_BITS)]
+    info = {
+        "rows": {s: kept[r] for s, r in rows.items()},
+        "smiles_column": smiles_column,
+        "ignored_columns": ignored,
+        "split": split,
+    }
+    features = fingerprints.astype(np.float32)
+    if descriptors:
+        statistics, encoded = _encoded_descriptors(values, rows, statistics, what)
+        features = np.concatenate([features, encoded], axis=1)
+        feature_names += [f"rdkit_{d}" for d in statistics["descriptors"]]
+        info["statistics"] = statistics
+    x, y = split_arrays(features, dict(zip(task_names, labels[kept].T)), rows)
     tasks = tuple(Task(t, _kind(column)) for t, column in zip(task_names, labels.T))
     return MultiTaskData(
         name,
         tasks,
         x,
         y,
-        [f"morgan_{i}" for i in range(NUM_BITS)],
+        feature_names,
         label_columns=dict(zip(task_names, columns)),
-        info={
-            "rows": {s: kept[r] for s, r in rows.items()},
-            "smiles_column": smiles_column,
-            "ignored_columns": ignored,
-            "split": split,
-        },
+        info=info,
     )
+
+
+def _encoded_descriptors(values, rows, statistics, what):
+    """`(statistics, encoded values)`: the given statistics or the train split's."""
+    if statistics is None:
+        statistics = descriptor_statistics(values[rows["train"]], descriptor_names())
+    else:
+        values = values[:, descriptor_columns(statistics, what)]
+    return statistics, encode_descriptors(values, statistics)
 
 
 def _smiles_column(frame, given, what):
@@ -200,20 +234,26 @@ def _kind(labels):
     return "binary" if np.isin(present, (0.0, 1.0)).all() else "regression"
 
 
-def load_tox21(path, cache_dir=None):
+def load_tox21(path, cache_dir=None, descriptors=True, statistics=None):
     """Loads Tox21 (12 assays) from MoleculeNet's `tox21.csv[.gz]`.
 
-    See `load_moleculenet_csv` for the features, labels and split.
+    See `load_moleculenet_csv` for the features, labels, split and
+    arguments.
     """
-    return load_moleculenet_csv(path, name="tox21", cache_dir=cache_dir)
+    return load_moleculenet_csv(
+        path, "tox21", cache_dir, descriptors=descriptors, statistics=statistics
+    )
 
 
-def load_toxcast(path, cache_dir=None):
+def load_toxcast(path, cache_dir=None, descriptors=True, statistics=None):
     """Loads ToxCast (617 assays) from MoleculeNet's `toxcast.csv[.gz]`.
 
-    See `load_moleculenet_csv` for the features, labels and split.
+    See `load_moleculenet_csv` for the features, labels, split and
+    arguments.
     """
-    return load_moleculenet_csv(path, name="toxcast", cache_dir=cache_dir)
+    return load_moleculenet_csv(
+        path, "toxcast", cache_dir, descriptors=descriptors, statistics=statistics
+    )
 
 
 def _task_names(columns):
@@ -227,64 +267,6 @@ def _task_names(columns):
             unique = f"{base}_{count}"
         names.append(unique)
     return names
-
-
-def _cached_fingerprints(smiles, cache_dir):
-    """Returns `(parsed mask, fingerprints of the parsed)`, from the cache."""
-    digest = hashlib.sha256("\n".join(smiles).encode())
-    digest.update(f"morgan-r{RADIUS}-{NUM_BITS}-v{CACHE_VERSION}".encode())
-    folder = pathlib.Path(
-        cache_dir
-        or os.environ.get("MMOEEX_CACHE")
-        or pathlib.Path.home() / ".cache" / "mmoeex_tf"
-    ).expanduser()
-    cache = folder / f"morgan_r{RADIUS}_{NUM_BITS}_{digest.hexdigest()[:24]}.npz"
-    try:
-        with np.load(cache) as stored:
-            return stored["valid"], np.unpackbits(stored["bits"], axis=1)
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-        warnings.warn(f"Unreadable fingerprint cache {str(cache)!r} replaced: {err}.")
-    valid, fingerprints = morgan_fingerprints(smiles)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=folder, prefix=cache.stem, suffix=".tmp", delete=False
-        ) as temporary:
-            np.savez(temporary, valid=valid, bits=np.packbits(fingerprints, axis=1))
-        os.replace(temporary.name, cache)
-    except OSError as err:
-        warnings.warn(f"Fingerprint cache {str(cache)!r} not written: {err}.")
-    return valid, fingerprints
-
-
-def morgan_fingerprints(smiles):
-    """Computes Morgan fingerprints (radius 2, 1,024 bits) with RDKit.
-
-    Args:
-        smiles: A list of SMILES strings.
-
-    Returns:
-        `(valid, bits)`: a bool mask of the SMILES RDKit parsed, and a uint8
-        `(valid.sum(), 1024)` array of 0/1 bits for those.
-
-    Raises:
-        MMoEExError: if RDKit is not installed.
-    """
-    Chem, rdBase = _rdkit()
-    from rdkit.Chem import rdFingerprintGenerator
-
-    generator = rdFingerprintGenerator.GetMorganGenerator(
-        radius=RADIUS, fpSize=NUM_BITS
-    )
-    with rdBase.BlockLogs():
-        molecules = [Chem.MolFromSmiles(s) if s else None for s in smiles]
-    valid = np.array([m is not None for m in molecules], dtype=bool)
-    bits = np.zeros((int(valid.sum()), NUM_BITS), np.uint8)
-    for i, molecule in enumerate(m for m in molecules if m is not None):
-        bits[i] = generator.GetFingerprintAsNumPy(molecule)
-    return valid, bits
 
 
 def scaffold_split(smiles, fractions):
@@ -307,7 +289,7 @@ def scaffold_split(smiles, fractions):
     Raises:
         MMoEExError: if RDKit is not installed.
     """
-    Chem, rdBase = _rdkit()
+    Chem, rdBase = rdkit_modules()
     from rdkit.Chem.Scaffolds import MurckoScaffold
 
     groups = {}
@@ -329,18 +311,3 @@ def scaffold_split(smiles, fractions):
         else:
             parts["test"] += rows
     return {name: np.sort(np.asarray(rows, np.int64)) for name, rows in parts.items()}
-
-
-def _rdkit():
-    """RDKit's `Chem` and `rdBase` modules.
-
-    Raises:
-        MMoEExError: if RDKit is not installed.
-    """
-    try:
-        from rdkit import Chem, rdBase
-    except ImportError as err:
-        raise MMoEExError(
-            "Molecule data sets need RDKit for the fingerprints: pip install rdkit"
-        ) from err
-    return Chem, rdBase

@@ -5,7 +5,7 @@ def converted(model, cls, **config):
     """A `cls` model with the layers, weights and compile config of `model`.
 
     Used to save a trained `MMoEExModel` as a subclass that also carries its
-    data's preprocessing (`TableModel`, `SequenceModel`). An uncompiled
+    data's preprocessing (`TableModel`, `InputStatisticsModel`). An uncompiled
     `model` gives an uncompiled copy.
 
     Args:

@@ -53,6 +53,8 @@ class RunConfig:
         label_columns: moleculenet: the label columns (default: the numeric
             ones).
         split: moleculenet: `"random"` or `"scaffold"` split.
+        descriptors: tox21, toxcast, moleculenet: RDKit's 2D descriptors
+            beside the fingerprint bits.
         outcomes: physio4: the outcomes file of the records (default:
             the `Outcomes*.txt` file beside them).
         limit_rows: Train on a random subset of this many training rows
@@ -150,6 +152,10 @@ class RunConfig:
     split: str = dataclasses.field(
         default="random",
         metadata={"help": "moleculenet: molecules split", "choices": SPLIT_KINDS},
+    )
+    descriptors: bool = dataclasses.field(
+        default=True,
+        metadata={"help": "molecules: RDKit descriptors beside the Morgan bits"},
     )
     outcomes: str | None = dataclasses.field(
         default=None,
@@ -315,7 +321,9 @@ class RunConfig:
     )
 
     def __post_init__(self):
+        switches = ("descriptors", "standardize_targets", "normalize_losses")
         checks = {
+            **dict.fromkeys((*switches, "prior_bias", "jit_compile"), valid.boolean),
             "data": lambda v: valid.choice(v, DATASETS),
             "data_path": lambda v: valid.optional(v, valid.string),
             "data_options": valid.mapping,
@@ -343,9 +351,6 @@ class RunConfig:
             "lr_schedule": lambda v: valid.choice(v, LR_SCHEDULES),
             "warmup_epochs": valid.natural_int,
             "early_stopping": lambda v: valid.optional(v, valid.positive_int),
-            "standardize_targets": valid.boolean,
-            "normalize_losses": valid.boolean,
-            "prior_bias": valid.boolean,
             "weight_decay": lambda v: valid.number(
                 v, "a number >= 0", lambda x: x >= 0
             ),
@@ -354,7 +359,6 @@ class RunConfig:
             "seed": valid.natural_int,
             "non_finite": lambda v: valid.choice(v, NON_FINITE),
             "steps_per_execution": positive_int_or_auto,
-            "jit_compile": valid.boolean,
             "strategy": lambda v: valid.choice(v, STRATEGIES),
             "output": lambda v: valid.optional(v, valid.string),
         }

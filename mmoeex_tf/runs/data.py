@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 
 from mmoeex_tf import datasets
-from mmoeex_tf.datasets.sequence_model import SequenceModel
+from mmoeex_tf.datasets.input_statistics_model import InputStatisticsModel
 from mmoeex_tf.datasets.table_model import TableModel
 from mmoeex_tf.datasets.tables import TableData
 from mmoeex_tf.errors import MMoEExError
@@ -14,13 +14,15 @@ from mmoeex_tf.runs.config import RunConfig
 #: `RunConfig` fields passed to the table loader.
 TABLE_OPTIONS = ("targets", "id_column", "split_column", "na_values")
 #: `RunConfig` fields passed to the MoleculeNet CSV loader.
-MOLECULE_OPTIONS = ("smiles_column", "label_columns", "split")
+MOLECULE_OPTIONS = ("smiles_column", "label_columns", "split", "descriptors")
 #: `RunConfig` fields passed to the physio4 loader.
 PHYSIO_OPTIONS = ("outcomes",)
 #: Data set -> the `RunConfig` fields passed to its loader when set.
 LOADER_OPTIONS = {
     "table": TABLE_OPTIONS,
     "moleculenet": MOLECULE_OPTIONS,
+    "tox21": ("descriptors",),
+    "toxcast": ("descriptors",),
     "physio4": PHYSIO_OPTIONS,
 }
 
@@ -71,9 +73,10 @@ def load_run_data(config):
     The config's fields in `LOADER_OPTIONS` that differ from their defaults
     go to the loader too: for `data: table`, `targets`, `id_column`,
     `split_column` and `na_values` (`mmoeex_tf.datasets.load_table`); for
-    `data: moleculenet`, `smiles_column`, `label_columns` and `split`
-    (`mmoeex_tf.datasets.load_moleculenet_csv`); for `data: physio4`,
-    `outcomes` (`mmoeex_tf.datasets.load_physio4`).
+    `data: moleculenet`, `smiles_column`, `label_columns`, `split` and
+    `descriptors` (`mmoeex_tf.datasets.load_moleculenet_csv`); for tox21 and
+    toxcast, `descriptors`; for `data: physio4`, `outcomes`
+    (`mmoeex_tf.datasets.load_physio4`).
 
     Raises:
         MMoEExError: as `load_data`, or if one data set's options are set
@@ -88,11 +91,10 @@ def load_run_data(config):
     }
     foreign = [key for key in given if key not in LOADER_OPTIONS.get(config.data, ())]
     if foreign:
-        owner = next(
-            name for name, keys in LOADER_OPTIONS.items() if foreign[0] in keys
-        )
+        owners = [name for name, keys in LOADER_OPTIONS.items() if foreign[0] in keys]
         raise MMoEExError(
-            f"{', '.join(foreign)} apply to the {owner} data set (data: {owner}), "
+            f"{', '.join(foreign)} apply to the {' / '.join(owners)} data "
+            f"set{'s' if len(owners) > 1 else ''} (data: {owners[0]}), "
             f"not {config.data!r}."
         )
     return load_data(
@@ -113,16 +115,17 @@ def model_to_save(model, data):
 
     Returns:
         For a table (`TableData`), a `TableModel` taking raw rows, with the
-        table's encoder and target labels; for sequences with input
-        statistics (`info["statistics"]`, as from `from_long_table`), a
-        `SequenceModel` carrying them; else `model` itself.
+        table's encoder and target labels; for data encoded with train
+        statistics (`info["statistics"]`, as from `from_long_table` or a
+        molecule loader's descriptors), an `InputStatisticsModel` carrying
+        them; else `model` itself.
     """
     if isinstance(data, TableData) and not isinstance(model, TableModel):
         ids = data.info.get("ids", {}).get("train")
         id_columns = list(ids.columns) if ids is not None else []
         return TableModel.from_model(model, data.encoder, data.targets, id_columns)
-    if "statistics" in data.info and not isinstance(model, SequenceModel):
-        return SequenceModel.from_model(model, data.info["statistics"])
+    if "statistics" in data.info and not isinstance(model, InputStatisticsModel):
+        return InputStatisticsModel.from_model(model, data.info["statistics"])
     return model
 
 
@@ -133,9 +136,10 @@ def saved_data_options(model):
         model: A loaded `MMoEExModel`.
 
     Returns:
-        `{"statistics": ...}` for a `SequenceModel` (pass them to
-        `load_data`'s `options`, e.g. for `load_physio4`), else `{}`.
+        `{"statistics": ...}` for an `InputStatisticsModel` (pass them to
+        `load_data`'s `options`, e.g. for `load_physio4` or `load_tox21`),
+        else `{}`.
     """
-    if isinstance(model, SequenceModel):
+    if isinstance(model, InputStatisticsModel):
         return {"statistics": model.statistics}
     return {}
