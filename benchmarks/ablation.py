@@ -9,6 +9,11 @@ scores next to them, so each change is kept or dropped on validation.
     python benchmarks/ablation.py --data physio4 --variants raw adapt cosine
     python benchmarks/ablation.py --data tox21 --seeds 0 1 2
     python benchmarks/ablation.py --data physio4 --variants adapt --pooling ihm=last sofa=max
+    python benchmarks/ablation.py --data tox21 --set descriptors=true
+
+tox21 and toxcast have the protocol's features (the Morgan bits alone)
+unless `--set descriptors=true` adds RDKit's descriptors, as `mmoeex train`
+does.
 
 Variants (see VARIANTS): `raw` trains without label statistics; `scaled`
 standardises regression targets only; `normalized` adds the loss scale of
@@ -24,7 +29,7 @@ import math
 import time
 
 import numpy as np
-from paths import data_path  # benchmarks/paths.py, beside this script
+from paths import data_path, protocol_options  # benchmarks/paths.py
 
 from mmoeex_tf import runs
 from mmoeex_tf.analysis.scores import PRIMARY_METRIC, score_model, skill
@@ -152,10 +157,11 @@ def main():
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    overrides = {**protocol_options(args.data), **overrides}  # descriptors=true
     base = dataclasses.replace(
         recipe(args.data), data_path=data_path(args.data), **overrides
     )
-    data = runs.load_data(base.data, base.data_path)
+    data = runs.load_run_data(base)
     pooling = dict(item.split("=", 1) for item in args.pooling)
     tasks = [
         dataclasses.replace(t, pooling=pooling.get(t.name, t.pooling))

@@ -14,6 +14,7 @@ The protocol's "Classical baselines" section, per task on its present labels:
   seed 0).
 
     python benchmarks/classical.py --data tox21 physio4
+    python benchmarks/classical.py --data tox21 --descriptors
 
 Prints, per data set and model, the exact test (and validation) score of
 every task as `analysis.scores.task_score` computes it.
@@ -210,13 +211,19 @@ def classical_baselines(data):
 
 
 def main():
-    from paths import data_path  # benchmarks/paths.py, beside this script
+    from paths import data_path, protocol_options  # benchmarks/paths.py
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", required=True)
+    parser.add_argument(
+        "--descriptors",
+        action="store_true",
+        help="tox21, toxcast: RDKit descriptors beside the bits (beyond the protocol)",
+    )
     args = parser.parse_args()
     for name in args.data:
-        data = runs.load_data(name, data_path(name))
+        options = protocol_options(name, args.descriptors)
+        data = runs.load_data(name, data_path(name), options)
         start = time.perf_counter()
         results = classical_baselines(data)
         print(f"\n### {name} ({time.perf_counter() - start:.0f} s)")

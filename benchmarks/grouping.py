@@ -18,7 +18,7 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from paths import data_path  # benchmarks/paths.py, beside this script
+from paths import data_path, protocol_options  # benchmarks/paths.py
 
 import mmoeex_tf as mt
 from mmoeex_tf.datasets import load_tox21, load_toxcast
@@ -77,7 +77,7 @@ def step_times(task_counts, tasks_per_step, steps=10, epochs=4):
     more); the step time is the median epoch time divided by `steps`, the
     first epoch (tracing) left out.
     """
-    data = load_toxcast(data_path("toxcast"))
+    data = load_toxcast(data_path("toxcast"), **protocol_options("toxcast"))
     x, y = data.split("train")
     rows = np.resize(np.arange(len(x)), 512 * steps)
     print("\n### Step time against task count (toxcast features, batch 512)\n")
@@ -118,7 +118,7 @@ def main():
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
     if args.data:
-        data = LOADERS[args.data](data_path(args.data))
+        data = LOADERS[args.data](data_path(args.data), **protocol_options(args.data))
         comparison = compare_groupings(
             data, build_mmoeex, args.groups, args.epochs, 128, args.single_task
         )

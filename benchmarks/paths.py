@@ -16,6 +16,26 @@ DATA_FILES = {
 }
 
 
+#: Data sets whose protocol features are the Morgan fingerprint bits alone
+#: (BENCHMARKS.md); the library's molecule loaders add RDKit descriptors.
+BITS_ONLY = ("tox21", "toxcast")
+
+
+def protocol_options(name, descriptors=False):
+    """The loader options that give data set `name` the protocol's features.
+
+    Args:
+        name: A data set name.
+        descriptors: Keep the RDKit descriptors of tox21 / toxcast (the
+            library's default, beyond the protocol).
+
+    Returns:
+        `{"descriptors": descriptors}` for tox21 and toxcast, else `{}`;
+        as loader keyword arguments or `RunConfig` fields.
+    """
+    return {"descriptors": descriptors} if name in BITS_ONLY else {}
+
+
 def data_path(name):
     """The shared file or folder of data set `name`, as a string.
 

@@ -3,6 +3,7 @@
     python benchmarks/reproduce.py --data census3 physio4 tox21 --seeds 0 1 2
     python benchmarks/reproduce.py --data census3 --models MMoE MMoEEx --set experts=12 alpha=0.5
     python benchmarks/reproduce.py --data toxcast --results toxcast.json
+    python benchmarks/reproduce.py --data tox21 --set descriptors=true
 
 Single-task, shared-bottom, MMoE and MMoEEx (joint, and MAML-MTL exact or
 first order) train with
@@ -10,7 +11,9 @@ the data set's recipe (`mmoeex_tf/runs/recipes/`, what `mmoeex train --data
 X` uses), the same budget for every model; the weights of the epoch with the
 best validation score are scored on the test split with exact metrics
 (ROC-AUC, linear-weighted kappa, MAE). The classical baselines of the
-protocol (`benchmarks/classical.py`) run on the same arrays.
+protocol (`benchmarks/classical.py`) run on the same arrays. tox21 and
+toxcast have the protocol's features, the Morgan bits alone; `--set
+descriptors=true` adds the RDKit descriptors that `mmoeex train` adds.
 
 Prints Markdown per data set: mean and spread per task; Delta (the MMoEEx
 paper's mean relative gain, in percent) over single-task and over the best
@@ -37,7 +40,7 @@ import time
 import numpy as np
 from ablation import mean_skill
 from classical import classical_baselines
-from paths import data_path  # benchmarks/paths.py, beside this script
+from paths import data_path, protocol_options  # benchmarks/paths.py
 
 from mmoeex_tf import runs
 from mmoeex_tf.analysis import diversity
@@ -216,8 +219,12 @@ def main():
     saved = SavedRuns(args.results)
     changes = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     for name in args.data:
-        base = dataclasses.replace(recipe(name), data_path=data_path(name), **changes)
-        data = runs.load_data(base.data, base.data_path)
+        base = dataclasses.replace(
+            recipe(name),
+            data_path=data_path(name),
+            **{**protocol_options(name), **changes},  # --set descriptors=true
+        )
+        data = runs.load_run_data(base)
         start = time.perf_counter()
         shown = {
             k: v
@@ -225,8 +232,9 @@ def main():
             if k not in ("data_path", "model", "optimization", "maml", "seed", "output")
         }
         recipe_key = json.dumps(shown, sort_keys=True)
+        features = " with descriptors" if data.x["train"].shape[-1] > 1024 else ""
         classical = saved.get(
-            f"{name} classical", functools.partial(classical_baselines, data)
+            f"{name} classical{features}", functools.partial(classical_baselines, data)
         )
         results = {model: [] for model in args.models}
         for seed in args.seeds:

@@ -13,7 +13,8 @@ the protocol (logistic regression; a random forest for molecules, gradient
 boosting for tables) get the same number of
 trials over their own settings, scored the same way. The best settings of
 each model are then trained with every seed and scored on test, next to the
-recipe as shipped (what `mmoeex train --data X` does without options).
+recipe as shipped (what `mmoeex train --data X` does without options). tox21
+and toxcast have the protocol's features, the Morgan bits alone.
 
 Prints Markdown: the best settings per model, validation skill, test mean
 and Delta against single-task and the best classical model, the tasks lost
@@ -30,7 +31,7 @@ import keras_tuner
 import numpy as np
 from ablation import mean_skill
 from classical import fit_predict, score_predictions, sequence_baselines, sequence_trees
-from paths import data_path  # benchmarks/paths.py, beside this script
+from paths import data_path, protocol_options  # benchmarks/paths.py
 from reproduce import delta, losses_to
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -219,8 +220,10 @@ def main():
     parser.add_argument("--json", help="also write every result to this file")
     args = parser.parse_args()
     args.directory = args.directory or tempfile.mkdtemp(prefix="tuned-")
-    base = dataclasses.replace(recipe(args.data), data_path=data_path(args.data))
-    data = runs.load_data(base.data, base.data_path)
+    base = dataclasses.replace(
+        recipe(args.data), data_path=data_path(args.data), **protocol_options(args.data)
+    )
+    data = runs.load_run_data(base)
     if data.x["train"].ndim == 3:
         kind, classical = "sequences", ("trees",)  # the protocol has no linear row
     else:
