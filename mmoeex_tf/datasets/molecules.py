@@ -110,6 +110,8 @@ def load_moleculenet_csv(
             f"{what}: statistics of descriptors were given (a model trained on "
             "them), but descriptors=False asks for the fingerprint bits only."
         )
+    # Saved statistics are checked before the features are computed.
+    positions = None if statistics is None else descriptor_columns(statistics, what)
     valid, fingerprints, values = cached_features(smiles, descriptors, cache_dir)
     if not valid.all():
         dropped = np.flatnonzero(~valid)
@@ -134,7 +136,13 @@ def load_moleculenet_csv(
     }
     features = fingerprints.astype(np.float32)
     if descriptors:
-        statistics, encoded = _encoded_descriptors(values, rows, statistics, what)
+        if statistics is None:
+            statistics = descriptor_statistics(
+                values[rows["train"]], descriptor_names()
+            )
+        else:
+            values = values[:, positions]
+        encoded = encode_descriptors(values, statistics)
         features = np.concatenate([features, encoded], axis=1)
         feature_names += [f"rdkit_{d}" for d in statistics["descriptors"]]
         info["statistics"] = statistics
@@ -149,15 +157,6 @@ def load_moleculenet_csv(
         label_columns=dict(zip(task_names, columns)),
         info=info,
     )
-
-
-def _encoded_descriptors(values, rows, statistics, what):
-    """`(statistics, encoded values)`: the given statistics or the train split's."""
-    if statistics is None:
-        statistics = descriptor_statistics(values[rows["train"]], descriptor_names())
-    else:
-        values = values[:, descriptor_columns(statistics, what)]
-    return statistics, encode_descriptors(values, statistics)
 
 
 def _smiles_column(frame, given, what):
