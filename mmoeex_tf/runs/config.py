@@ -321,9 +321,9 @@ class RunConfig:
     )
 
     def __post_init__(self):
-        switches = ("descriptors", "standardize_targets", "normalize_losses")
+        booleans = [f.name for f in dataclasses.fields(self) if f.type is bool]
         checks = {
-            **dict.fromkeys((*switches, "prior_bias", "jit_compile"), valid.boolean),
+            **dict.fromkeys(booleans, valid.boolean),
             "data": lambda v: valid.choice(v, DATASETS),
             "data_path": lambda v: valid.optional(v, valid.string),
             "data_options": valid.mapping,
