@@ -266,3 +266,8 @@ def test_saved_model_encodes_new_molecules_with_its_statistics(
     bits_only = runs.load_saved_model(str(folder / "model.keras"))
     assert not isinstance(bits_only, datasets.InputStatisticsModel)
     assert bits_only.get_build_config()["input_shape"] == [None, 1024]
+    capsys.readouterr()
+    predict[1] = str(folder / "model.keras")
+    assert main(predict) == 2  # new files get descriptors unless told not to
+    assert "bits alone: add --no-descriptors" in capsys.readouterr().err
+    assert main([*predict, "--no-descriptors"]) == 0

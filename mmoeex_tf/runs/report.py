@@ -19,6 +19,7 @@ import pandas as pd
 
 from mmoeex_tf.choices import ALL_ROWS
 from mmoeex_tf.datasets.base import SPLITS
+from mmoeex_tf.datasets.molecule_features import NUM_BITS
 from mmoeex_tf.errors import MMoEExError
 
 
@@ -76,9 +77,12 @@ def check_compatible(model, data):
     expected = tuple(model.get_build_config()["input_shape"][1:])
     actual = data.x["train"].shape[1:]
     if expected != actual:
+        hint = ""
+        if expected == (NUM_BITS,) and data.feature_names[0] == "morgan_0":
+            hint = " It reads the fingerprint bits alone: add --no-descriptors."
         raise MMoEExError(
             f"The model takes examples shaped {expected}, but data set "
-            f"{data.name!r} has examples shaped {actual}."
+            f"{data.name!r} has examples shaped {actual}.{hint}"
         )
 
 
