@@ -148,16 +148,17 @@ def tabular_baselines(data, molecules):
     return results
 
 
-def sequence_baselines(data, seed=0, make_model=sequence_trees):
-    """Gradient-boosted trees on per-stay and per-step features (physio4).
+def sequence_predictions(data, seed=0, make_model=sequence_trees):
+    """Gradient-boosted trees' predictions on per-stay and per-step features.
 
     Args:
-        data: The `MultiTaskData` of sequences.
+        data: The `MultiTaskData` of sequences (physio4).
         seed: Seed of the per-step training sample.
         make_model: `make_model(task)` -> an unfitted estimator.
 
     Returns:
-        `{"trees": split -> task name -> score}`.
+        Split (`"val"`, `"test"`) -> task name -> predictions shaped like the
+        split's labels (`None` where the train split has one class only).
     """
     rng = np.random.default_rng(seed)
     stays = {split: stay_features(data.x[split]) for split in data.x}
@@ -194,9 +195,33 @@ def sequence_baselines(data, seed=0, make_model=sequence_trees):
                 {"val": stays["val"], "test": stays["test"]},
             )
         for split, values in predictions.items():
-            score = score_predictions(task, data.y[split][task.name], values)
-            results.setdefault("trees", {}).setdefault(split, {})[task.name] = score
+            results.setdefault(split, {})[task.name] = values
     return results
+
+
+def sequence_baselines(data, seed=0, make_model=sequence_trees):
+    """Scores of the gradient-boosted trees (`sequence_predictions`).
+
+    Args:
+        data: The `MultiTaskData` of sequences.
+        seed: Seed of the per-step training sample.
+        make_model: `make_model(task)` -> an unfitted estimator.
+
+    Returns:
+        `{"trees": split -> task name -> score}`.
+    """
+    predictions = sequence_predictions(data, seed, make_model)
+    return {
+        "trees": {
+            split: {
+                task.name: score_predictions(
+                    task, data.y[split][task.name], values[task.name]
+                )
+                for task in data.tasks
+            }
+            for split, values in predictions.items()
+        }
+    }
 
 
 def classical_baselines(data):
