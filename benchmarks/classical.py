@@ -125,11 +125,12 @@ def score_predictions(task, labels, predictions):
     return task_score(task, labels, predictions)
 
 
-def tabular_baselines(data, molecules):
-    """Scores of the linear and tree models per task, on val and test.
+def tabular_predictions(data, molecules):
+    """Predictions of the linear and tree models per task, on val and test.
 
     Returns:
-        Model name -> split -> task name -> score.
+        Model name -> split -> task name -> predictions (`None` where the
+        train split has one class only).
     """
     results = {}
     x_train = data.x["train"]
@@ -143,8 +144,7 @@ def tabular_baselines(data, molecules):
                 {"val": data.x["val"], "test": data.x["test"]},
             )
             for split, values in predictions.items():
-                score = score_predictions(task, data.y[split][task.name], values)
-                results.setdefault(name, {}).setdefault(split, {})[task.name] = score
+                results.setdefault(name, {}).setdefault(split, {})[task.name] = values
     return results
 
 
@@ -157,7 +157,7 @@ def sequence_predictions(data, seed=0, make_model=sequence_trees):
         make_model: `make_model(task)` -> an unfitted estimator.
 
     Returns:
-        Split (`"val"`, `"test"`) -> task name -> predictions shaped like the
+        `{"trees": split -> task name -> predictions}`, shaped like the
         split's labels (`None` where the train split has one class only).
     """
     rng = np.random.default_rng(seed)
@@ -196,32 +196,43 @@ def sequence_predictions(data, seed=0, make_model=sequence_trees):
             )
         for split, values in predictions.items():
             results.setdefault(split, {})[task.name] = values
-    return results
+    return {"trees": results}
+
+
+def classical_predictions(data):
+    """The protocol's classical models' predictions for a `MultiTaskData`.
+
+    Returns:
+        Model name (`"linear"`, `"trees"`; sequences: `"trees"`) -> split ->
+        task name -> predictions.
+    """
+    if data.x["train"].ndim == 3:
+        return sequence_predictions(data)
+    return tabular_predictions(data, molecules=data.name in ("tox21", "toxcast"))
+
+
+def scored(data, predictions):
+    """`score_predictions` of every model, split and task of `predictions`."""
+    tasks = {task.name: task for task in data.tasks}
+    return {
+        model: {
+            split: {
+                name: score_predictions(tasks[name], data.y[split][name], values)
+                for name, values in by_task.items()
+            }
+            for split, by_task in splits.items()
+        }
+        for model, splits in predictions.items()
+    }
 
 
 def sequence_baselines(data, seed=0, make_model=sequence_trees):
     """Scores of the gradient-boosted trees (`sequence_predictions`).
 
-    Args:
-        data: The `MultiTaskData` of sequences.
-        seed: Seed of the per-step training sample.
-        make_model: `make_model(task)` -> an unfitted estimator.
-
     Returns:
         `{"trees": split -> task name -> score}`.
     """
-    predictions = sequence_predictions(data, seed, make_model)
-    return {
-        "trees": {
-            split: {
-                task.name: score_predictions(
-                    task, data.y[split][task.name], values[task.name]
-                )
-                for task in data.tasks
-            }
-            for split, values in predictions.items()
-        }
-    }
+    return scored(data, sequence_predictions(data, seed, make_model))
 
 
 def classical_baselines(data):
@@ -230,9 +241,7 @@ def classical_baselines(data):
     Returns:
         Model name (`"linear"`, `"trees"`) -> split -> task name -> score.
     """
-    if data.x["train"].ndim == 3:
-        return sequence_baselines(data)
-    return tabular_baselines(data, molecules=data.name in ("tox21", "toxcast"))
+    return scored(data, classical_predictions(data))
 
 
 def main():
