@@ -72,11 +72,11 @@ def tox21(tox21_path, cache_dir):
 def test_census3_shapes_and_split(census, shared_data):
     assert [t.name for t in census.tasks] == ["income", "marital", "education"]
     assert {s: census.x[s].shape for s in census.x} == {
-        "train": (59857, 484),
-        "val": (19952, 484),
-        "test": (19953, 484),
+        "train": (59857, 620),
+        "val": (19952, 620),
+        "test": (19953, 620),
     }
-    assert len(census.feature_names) == 484
+    assert len(census.feature_names) == 620
     expected = np.load(shared(shared_data, CENSUS_SPLIT))
     for split in ("train", "val", "test"):
         np.testing.assert_array_equal(census.info["rows"][split], expected[split])
@@ -102,6 +102,41 @@ def test_census3_features_scaled_on_train(census):
     assert (train[:, one_hot].sum(axis=1) == 1).all()
 
 
+def test_census3_numeric_columns_encoded_on_train_quantile_bins(census):
+    names = census.feature_names
+    assert len(names) == 620
+    bins = [i for i, n in enumerate(names) if n.startswith("age in [")]
+    # 128 quantile bins of ages 0-90; quantiles that fall on the same age merge.
+    assert 60 <= len(bins) <= 90
+    assert bins == list(
+        range(names.index("age") + 1, names.index("age") + 1 + len(bins))
+    )
+    low, high = (
+        np.array(v, dtype=float) for v in zip(*(_edges(names[i]) for i in bins))
+    )
+    assert low[0] == 0 and high[-1] == 90
+    np.testing.assert_array_equal(low[1:], high[:-1])  # the bins tile [0, 90]
+    # Ages min-max scaled: bin [lo, hi) holds clip((age - lo) / (hi - lo), 0, 1).
+    age = census.x["train"][:, names.index("age")] * 90.0
+    expected = np.clip((age[:, None] - low) / (high - low), 0, 1)
+    np.testing.assert_allclose(census.x["train"][:, bins], expected, atol=1e-5)
+    # Each bin holds at most a few quantiles' worth of train rows.
+    inside = ((age[:, None] >= low) & (age[:, None] < high)).mean(axis=0)
+    assert inside.max() < 0.05
+    # Capital gains are 0 in over 90 % of rows: its first bin starts at 0 and
+    # the upper quantiles split the rest.
+    gains = [n for n in names if n.startswith("capital gains in [")]
+    assert gains[0].startswith("capital gains in [0, ") and gains[-1].endswith(
+        ", 99999)"
+    )
+
+
+def _edges(name):
+    """`(lo, hi)` of a bin feature named `"<column> in [lo, hi)"`."""
+    low, high = name.split(" in [")[1].rstrip(")").split(", ")
+    return float(low), float(high)
+
+
 def test_census3_no_leakage_from_test_rows(census, tmp_path):
     """Changing a test row changes that row only, never the train arrays."""
     bundled = Path(datasets.census.__file__).parent / "data" / "census-income.test.gz"
@@ -123,6 +158,8 @@ def test_census3_no_leakage_from_test_rows(census, tmp_path):
     ]
     assert data.x["test"][0, age] > 1.0
     assert (data.x["test"][0, workers] == 0).all()
+    age_bins = [i for i, n in enumerate(census.feature_names) if n.startswith("age in")]
+    assert (data.x["test"][0, age_bins] == 1.0).all()  # above every train bin
     np.testing.assert_array_equal(data.x["test"][1:], census.x["test"][1:])
 
 
@@ -166,7 +203,7 @@ def test_census3_missing_path(tmp_path):
 def test_tf_dataset_and_summary(census):
     dataset = census.tf_dataset("val", batch_size=1000, shuffle=True, seed=1)
     x_spec, y_spec = dataset.element_spec
-    assert x_spec == tf.TensorSpec((None, 484), tf.float32)
+    assert x_spec == tf.TensorSpec((None, 620), tf.float32)
     assert y_spec == {t: tf.TensorSpec((None,), tf.float32) for t in y_spec}
     assert list(y_spec) == ["income", "marital", "education"]
     first, second = (next(iter(dataset))[0].numpy() for _ in range(2))

@@ -12,6 +12,11 @@ from mmoeex_tf.datasets.base import (
     split_arrays,
     split_indices,
 )
+from mmoeex_tf.datasets.piecewise_linear import (
+    bin_names,
+    piecewise_linear,
+    quantile_edges,
+)
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.tasks import Task
 
@@ -82,9 +87,11 @@ def load_census3(path=None):
     Tasks: `income` (income label is `50000+.`), `marital` (never married)
     and `education` (a bachelor's, master's, doctorate or professional
     degree). Features: every column but education, marital status, the
-    instance weight and the income label; the numeric columns min-max
-    scaled, the others one-hot, both with train-split statistics only
-    (categories absent from train get all zeros). Rows are split 60/20/20 by
+    instance weight and the income label; each numeric column min-max
+    scaled and followed by its piecewise-linear encoding on 128 quantile
+    bins (`datasets.piecewise_linear`), the others one-hot, all with
+    train-split statistics only (categories absent from train get all
+    zeros). Rows are split 60/20/20 by
     `numpy.random.default_rng(2021).permutation`; `info["rows"]` holds each
     split's row numbers in the file.
 
@@ -168,8 +175,9 @@ def _features(frame, train_rows):
             scaled = (
                 (values - low) / (high - low) if high > low else np.zeros_like(values)
             )
-            blocks.append(scaled[:, None])
-            names.append(name)
+            edges = quantile_edges(values[train_rows])
+            blocks.extend([scaled[:, None], piecewise_linear(values, edges)])
+            names.extend([name, *bin_names(name, edges)])
         else:
             categories = sorted(pd.unique(values[train_rows]))
             codes = pd.Categorical(values, categories=categories).codes

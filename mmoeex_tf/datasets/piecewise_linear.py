@@ -1,0 +1,52 @@
+"""Piecewise-linear encoding of numeric columns on train-split quantile bins.
+
+A network sees a min-max or standardised column as one number; a skewed one
+(capital gains: mostly 0, a few up to 99,999) is then nearly constant. The
+piecewise-linear encoding (Gorishniy, Rubachev and Babenko, "On Embeddings
+for Numerical Features in Tabular Deep Learning", NeurIPS 2022) gives each
+bin `[lo, hi)` of the column one feature, `clip((x - lo) / (hi - lo), 0, 1)`:
+1 above the bin, 0 below it, linear inside, so a linear layer on it is any
+piecewise-linear function of the column with knots at the bin edges (the
+thresholds that decision trees split on).
+"""
+
+import numpy as np
+
+#: Quantile bins per numeric column.
+NUM_BINS = 128
+
+
+def quantile_edges(values, num_bins=NUM_BINS):
+    """Bin edges of one column at its quantiles, repeats merged.
+
+    Args:
+        values: The column's train-split values (1-D, finite).
+        num_bins: Bins before merging: edges at the `k / num_bins`
+            quantiles, `k = 0, ..., num_bins`.
+
+    Returns:
+        The distinct edges, ascending (fewer than `num_bins + 1` where
+        quantiles coincide; one edge, so no bin, for a constant column).
+    """
+    return np.unique(np.quantile(values, np.linspace(0.0, 1.0, num_bins + 1)))
+
+
+def piecewise_linear(values, edges):
+    """The piecewise-linear encoding of one column.
+
+    Args:
+        values: The column's values, any rows (1-D).
+        edges: Its `quantile_edges`.
+
+    Returns:
+        `float32` array `(rows, len(edges) - 1)`: for bin `k`,
+        `clip((x - edges[k]) / (edges[k + 1] - edges[k]), 0, 1)`.
+    """
+    values = np.asarray(values, dtype=np.float64)[:, None]
+    low, high = edges[:-1], edges[1:]
+    return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def bin_names(name, edges):
+    """Feature names of a column's bins: `"<name> in [lo, hi)"`."""
+    return [f"{name} in [{low:g}, {high:g})" for low, high in zip(edges, edges[1:])]
