@@ -4,6 +4,7 @@ import statistics
 import time
 
 import tensorflow as tf
+from google.protobuf import json_format
 
 from benchmarks.speed.census import CensusSetting, census_model
 from benchmarks.speed.common import BATCH, TRAININGS, interleaved
@@ -15,8 +16,13 @@ def graph_size(function, *args):
     Every node is one op the TensorFlow executor schedules per call (nodes
     inside loop bodies once per iteration).
     """
-    graph = function.get_concrete_function(*args).graph.as_graph_def()
-    return len(graph.node) + sum(len(f.node_def) for f in graph.library.function)
+    graph = json_format.MessageToDict(
+        function.get_concrete_function(*args).graph.as_graph_def()
+    )
+    functions = graph.get("library", {}).get("function", [])
+    return len(graph.get("node", [])) + sum(
+        len(f.get("nodeDef", [])) for f in functions
+    )
 
 
 def mean_call_time(function, argument, calls):
