@@ -29,11 +29,10 @@ import math
 import time
 
 import numpy as np
-from paths import data_path, protocol_options  # benchmarks/paths.py
+from paths import protocol_recipe  # benchmarks/paths.py
 
 from mmoeex_tf import runs
 from mmoeex_tf.analysis.scores import PRIMARY_METRIC, score_model, skill
-from mmoeex_tf.runs.config_files import recipe
 
 #: Variant name -> RunConfig overrides. `raw` is the library without label
 #: statistics (the best epoch is still chosen by skill over the trivial
@@ -119,13 +118,22 @@ def mean_skill(data, split, scores):
     return float(np.mean(values)) if values else math.nan
 
 
-def run_variant(data, base, variant, seed):
-    config = dataclasses.replace(base, seed=seed, **VARIANTS[variant])
+def trained(data, config):
+    """A model of `config` built for `data` and trained as `mmoeex train` does.
+
+    Returns:
+        The model and the result of `runs.train` (best epoch, seconds, ...).
+    """
     model = runs.build_model(
         config, data.tasks, data.x["train"].shape[1:], len(data.x["train"])
     )
+    return model, runs.train(model, data, config, verbose=0)
+
+
+def run_variant(data, base, variant, seed):
+    config = dataclasses.replace(base, seed=seed, **VARIANTS[variant])
     start = time.perf_counter()
-    result = runs.train(model, data, config, verbose=0)
+    model, result = trained(data, config)
     seconds = time.perf_counter() - start
     scores = {
         split: score_model(model, *data.split(split)) for split in ("val", "test")
@@ -156,11 +164,7 @@ def main():
     )
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
-    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
-    overrides = {**protocol_options(args.data), **overrides}  # descriptors=true
-    base = dataclasses.replace(
-        recipe(args.data), data_path=data_path(args.data), **overrides
-    )
+    base = protocol_recipe(args.data, args.set)  # --set descriptors=true
     data = runs.load_run_data(base)
     pooling = dict(item.split("=", 1) for item in args.pooling)
     tasks = [

@@ -26,30 +26,27 @@ import json
 import time
 
 import numpy as np
+from ablation import trained  # benchmarks/ablation.py
 from classical import classical_predictions  # benchmarks/classical.py
-from paths import data_path, protocol_options  # benchmarks/paths.py
+from paths import protocol_recipe  # benchmarks/paths.py
 
 from mmoeex_tf import runs
 from mmoeex_tf.analysis.scores import PRIMARY_METRIC, task_score
-from mmoeex_tf.runs.config_files import recipe
+from mmoeex_tf.tasks import higher_is_better
 
 
 def network_predictions(data, config, seeds):
     """Test predictions of the configured network, one dict per seed."""
     predictions = []
     for seed in seeds:
-        seeded = dataclasses.replace(config, seed=seed)
-        model = runs.build_model(
-            seeded, data.tasks, data.x["train"].shape[1:], len(data.x["train"])
-        )
-        runs.train(model, data, seeded, verbose=0)
+        model, _ = trained(data, dataclasses.replace(config, seed=seed))
         predictions.append(model.predict(data.x["test"], batch_size=2048, verbose=0))
     return predictions
 
 
 def signed(metric, score):
     """A score as "higher is better" (MAE negated)."""
-    return -score if metric == "mae" else score
+    return score if higher_is_better(metric) else -score
 
 
 def rows_with_positives(labels):
@@ -94,12 +91,13 @@ def summary(metric, observed, draws):
             dropped).
 
     Returns:
-        A dict with the scores, their intervals, the lead and its interval,
-        and the share of resamples where the network leads or ties.
+        A dict with the metric, the scores, their intervals, the lead and its
+        interval, and the share of resamples where the network leads or ties.
     """
     draws = draws[np.isfinite(draws).all(axis=1)]
     lead = signed(metric, draws[:, 0]) - signed(metric, draws[:, 1])
     return {
+        "metric": metric,
         "network": float(observed[0]),
         "classical": float(observed[1]),
         "network_95": np.percentile(draws[:, 0], [2.5, 97.5]).tolist(),
@@ -161,12 +159,7 @@ def main():
     parser.add_argument("--set", nargs="*", default=[], help="KEY=JSON overrides")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
-    overrides = {k: json.loads(v) for k, v in (i.split("=", 1) for i in args.set)}
-    config = dataclasses.replace(
-        recipe(args.data),
-        data_path=data_path(args.data),
-        **{**protocol_options(args.data), **overrides},
-    )
+    config = protocol_recipe(args.data, args.set)
     data = runs.load_run_data(config)
     start = time.perf_counter()
     networks = network_predictions(data, config, args.seeds)
@@ -181,19 +174,17 @@ def main():
         "| rows with a positive |"
     )
     print("|---|---|---|---|---|---:|---:|")
-    kinds = {task.name: task for task in data.tasks}
+    binary = {task.name for task in data.tasks if task.kind == "binary"}
     for name, result in results.items():
-        task = kinds.get(name)
-        metric = PRIMARY_METRIC[(task or data.tasks[0]).kind]
         positives = ""
-        if task is not None and task.kind == "binary":
+        if name in binary:
             positives = f"{rows_with_positives(labels[name])} of {len(labels[name])}"
             result["rows_with_positive"] = positives
         low, high = result["network_95"]
         other_low, other_high = result["classical_95"]
         lead_low, lead_high = result["lead_95"]
         print(
-            f"| {name} | {metric} | {result['network']:.3f} [{low:.3f}, {high:.3f}] "
+            f"| {name} | {result['metric']} | {result['network']:.3f} [{low:.3f}, {high:.3f}] "
             f"| {result['classical']:.3f} [{other_low:.3f}, {other_high:.3f}] "
             f"| {result['lead']:+.3f} [{lead_low:+.3f}, {lead_high:+.3f}] "
             f"| {result['network_ahead']:.0%} | {positives} |"

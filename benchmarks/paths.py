@@ -1,10 +1,14 @@
-"""Where the benchmarks find the shared real data sets.
+"""Where the benchmarks find the shared real data sets, and their run configs.
 
 The data sets live in `../shared/data` beside the repository (see its
 README.md); the package itself never reads them.
 """
 
+import dataclasses
+import json
 from pathlib import Path
+
+from mmoeex_tf.runs.config_files import recipe
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # Data set name -> its file or folder under SHARED_DATA.
@@ -48,3 +52,20 @@ def data_path(name):
     """
     relative = DATA_FILES.get(name)
     return None if relative is None else str(SHARED_DATA / relative)
+
+
+def protocol_recipe(name, settings=()):
+    """Data set `name`'s recipe on the shared data with the protocol's features.
+
+    Args:
+        name: A data set name with a recipe (`mmoeex_tf/runs/recipes/`).
+        settings: `KEY=JSON` changes to the recipe (a script's `--set`), applied
+            last: `descriptors=true` keeps the RDKit descriptors.
+
+    Returns:
+        The `RunConfig`.
+    """
+    changes = {k: json.loads(v) for k, v in (item.split("=", 1) for item in settings)}
+    return dataclasses.replace(
+        recipe(name), data_path=data_path(name), **{**protocol_options(name), **changes}
+    )

@@ -38,14 +38,13 @@ import sys
 import time
 
 import numpy as np
-from ablation import mean_skill
+from ablation import mean_skill, trained
 from classical import classical_baselines
-from paths import data_path, protocol_options  # benchmarks/paths.py
+from paths import protocol_recipe  # benchmarks/paths.py
 
 from mmoeex_tf import runs
 from mmoeex_tf.analysis import diversity
 from mmoeex_tf.analysis.scores import PRIMARY_METRIC, score_model
-from mmoeex_tf.runs.config_files import recipe
 from mmoeex_tf.tasks import higher_is_better
 
 DATA_SETS = ("census3", "physio4", "tox21", "toxcast")
@@ -70,10 +69,7 @@ MODELS = {
 def run(base, name, seed, data):
     """Trains one model; returns test scores, diversity and seconds."""
     config = dataclasses.replace(base, seed=seed, **MODELS[name])
-    model = runs.build_model(
-        config, data.tasks, data.x["train"].shape[1:], len(data.x["train"])
-    )
-    result = runs.train(model, data, config, verbose=0)
+    model, result = trained(data, config)
     x_test, y_test = data.split("test")
     scores = score_model(model, x_test, y_test)
     score = float("nan")
@@ -217,13 +213,8 @@ def main():
     )
     args = parser.parse_args()
     saved = SavedRuns(args.results)
-    changes = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     for name in args.data:
-        base = dataclasses.replace(
-            recipe(name),
-            data_path=data_path(name),
-            **{**protocol_options(name), **changes},  # --set descriptors=true
-        )
+        base = protocol_recipe(name, args.set)  # --set descriptors=true
         data = runs.load_run_data(base)
         start = time.perf_counter()
         shown = {

@@ -29,16 +29,15 @@ import time
 
 import keras_tuner
 import numpy as np
-from ablation import mean_skill
+from ablation import mean_skill, trained
 from classical import fit_predict, score_predictions, sequence_baselines, sequence_trees
-from paths import data_path, protocol_options  # benchmarks/paths.py
+from paths import protocol_recipe  # benchmarks/paths.py
 from reproduce import delta, losses_to
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from mmoeex_tf import runs
 from mmoeex_tf.analysis.scores import PRIMARY_METRIC, score_model
-from mmoeex_tf.runs.config_files import recipe
 
 DEEP_MODELS = {
     "single-task": "single-task",
@@ -133,10 +132,7 @@ def classical_factory(hp, name, kind, seed=0):
 def train_deep(data, base, changes, seed):
     """Trains one deep model; returns its val and test scores per task."""
     config = dataclasses.replace(base, seed=seed, **changes)
-    model = runs.build_model(
-        config, data.tasks, data.x["train"].shape[1:], len(data.x["train"])
-    )
-    runs.train(model, data, config, verbose=0)
+    model, _ = trained(data, config)
     return {split: score_model(model, *data.split(split)) for split in ("val", "test")}
 
 
@@ -220,9 +216,7 @@ def main():
     parser.add_argument("--json", help="also write every result to this file")
     args = parser.parse_args()
     args.directory = args.directory or tempfile.mkdtemp(prefix="tuned-")
-    base = dataclasses.replace(
-        recipe(args.data), data_path=data_path(args.data), **protocol_options(args.data)
-    )
+    base = protocol_recipe(args.data)
     data = runs.load_run_data(base)
     if data.x["train"].ndim == 3:
         kind, classical = "sequences", ("trees",)  # the protocol has no linear row
