@@ -125,8 +125,13 @@ def score_predictions(task, labels, predictions):
     return task_score(task, labels, predictions)
 
 
-def tabular_predictions(data, molecules):
+def tabular_predictions(data, molecules, models=("linear", "trees")):
     """Predictions of the linear and tree models per task, on val and test.
+
+    Args:
+        data: A `MultiTaskData` of feature rows.
+        molecules: Random forests (molecules) instead of boosted trees.
+        models: The models to fit, of `"linear"` and `"trees"`.
 
     Returns:
         Model name -> split -> task name -> predictions (`None` where the
@@ -136,6 +141,8 @@ def tabular_predictions(data, molecules):
     x_train = data.x["train"]
     for task in data.tasks:
         for name, make in _tabular_models(task, molecules):
+            if name not in models:
+                continue
             predictions = fit_predict(
                 make,
                 task,

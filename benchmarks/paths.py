@@ -1,13 +1,20 @@
 """Where the benchmarks find the shared real data sets, and their run configs.
 
+Also the census-income file bundled with the package read as a user's raw
+table (`census_table`).
+
 The data sets live in `../shared/data` beside the repository (see its
 README.md); the package itself never reads them.
 """
 
 import dataclasses
+import importlib.resources
 import json
 from pathlib import Path
 
+import pandas as pd
+
+from mmoeex_tf.datasets import census, from_dataframe
 from mmoeex_tf.runs.config_files import recipe
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -68,4 +75,32 @@ def protocol_recipe(name, settings=()):
     changes = {k: json.loads(v) for k, v in (item.split("=", 1) for item in settings)}
     return dataclasses.replace(
         recipe(name), data_path=data_path(name), **{**protocol_options(name), **changes}
+    )
+
+
+def census_table(targets, **options):
+    """The bundled census-income file as a raw table (`TableData`).
+
+    Every column but the targets and the instance weight is a feature; the
+    industry and occupation codes are categorical.
+
+    Args:
+        targets: Column -> kind, as for `mmoeex_tf.datasets.from_dataframe`.
+        **options: Further `from_dataframe` arguments (`numeric_bins`, ...).
+    """
+    resource = importlib.resources.files("mmoeex_tf.datasets") / "data"
+    with importlib.resources.as_file(resource / census.BUNDLED_FILE) as path:
+        frame = pd.read_csv(
+            path, header=None, names=list(census.COLUMNS), skipinitialspace=True
+        )
+    features = [
+        c for c in census.COLUMNS if c not in targets and c != "instance weight"
+    ]
+    return from_dataframe(
+        frame,
+        targets,
+        features=features,
+        categorical=[census.COLUMNS[i] for i in (2, 3)],  # industry, occupation codes
+        name="census3-table",
+        **options,
     )

@@ -22,15 +22,13 @@ Usage: python -m benchmarks.table_pipeline [--repeats 5]
 """
 
 import argparse
-import importlib.resources
 import math
 
 import keras
-import pandas as pd
 
+from benchmarks.paths import census_table
 from benchmarks.speed.common import BATCH, fit_runner, interleaved
 from mmoeex_tf import runs
-from mmoeex_tf.datasets import census, from_dataframe
 from mmoeex_tf.runs.config import RunConfig
 
 TARGETS = {
@@ -42,27 +40,8 @@ TARGETS = {
 TOLERANCE = 0.15
 
 
-def census_table():
-    """The bundled census-income file as a raw `TableData`."""
-    resource = importlib.resources.files("mmoeex_tf.datasets") / "data"
-    with importlib.resources.as_file(resource / census.BUNDLED_FILE) as path:
-        frame = pd.read_csv(
-            path, header=None, names=list(census.COLUMNS), skipinitialspace=True
-        )
-    features = [
-        c for c in census.COLUMNS if c not in TARGETS and c != "instance weight"
-    ]
-    return from_dataframe(
-        frame,
-        TARGETS,
-        features=features,
-        categorical=[census.COLUMNS[i] for i in (2, 3)],  # industry, occupation codes
-        name="census3-table",
-    )
-
-
 def main(repeats):
-    data = census_table()
+    data = census_table(TARGETS)
     print(data.summary())
     config = RunConfig(data="census3", batch_size=BATCH, epochs=1)
     keras.utils.set_random_seed(0)

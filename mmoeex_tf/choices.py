@@ -11,6 +11,9 @@ SPLITS = ("train", "val", "test")
 #: The `split` of `mmoeex_tf.runs.score_split` (and `--split` of the
 #: commands) that takes every row of a data set.
 ALL_ROWS = "all"
+#: The value of a setting that the library picks itself
+#: (`steps_per_execution`, `numeric_bins`).
+AUTO = "auto"
 #: The ways `mmoeex_tf.datasets.load_moleculenet_csv` splits the molecules.
 SPLIT_KINDS = ("random", "scaffold")
 #: How MMoEEx's special experts are tied to their task

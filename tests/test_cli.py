@@ -234,6 +234,8 @@ def test_malformed_json_and_missing_file(tmp_path, capsys):
         (["--model", "mmoex"], ["Invalid model", "did you mean 'mmoeex'?"]),
         (["--alpha", "2"], ["Invalid alpha", "[0, 1]"]),
         (["--steps-per-execution", "0"], ["Invalid steps_per_execution"]),
+        (["--numeric-bins", "-1"], ["Invalid numeric_bins", ">= 0"]),
+        (["--numeric-bins", "8"], ["numeric_bins apply to the table data set"]),
         (["--expert-units"], ["expected at least one argument"]),
         (["--data", "synthetic", "--expert-kind", "gru"], ["needs sequence data"]),
         (["--data", "tox21"], ["tox21", "data_path"]),

@@ -19,7 +19,7 @@ def test_quantile_edges_at_the_quantiles_with_repeats_merged():
 
 def test_encoding_is_one_above_zero_below_and_linear_inside_a_bin():
     edges = np.array([0.0, 2.0, 6.0])
-    encoded = piecewise_linear([-1.0, 0.0, 1.0, 2.0, 3.0, 6.0, 9.0], edges)
+    encoded = np.asarray(piecewise_linear([-1.0, 0.0, 1.0, 2.0, 3.0, 6.0, 9.0], edges))
     expected = [
         [0.0, 0.0],
         [0.0, 0.0],
@@ -37,7 +37,7 @@ def test_a_linear_layer_on_the_encoding_is_the_piecewise_linear_function():
     # Slopes 1 on [0, 2) and 3 on [2, 6): f(x) = x, then 2 + 3 (x - 2).
     edges = np.array([0.0, 2.0, 6.0])
     x = np.linspace(0.0, 6.0, 25)
-    values = piecewise_linear(x, edges) @ np.array([2.0, 12.0])
+    values = np.asarray(piecewise_linear(x, edges)) @ np.array([2.0, 12.0])
     np.testing.assert_allclose(values, np.where(x < 2, x, 2 + 3 * (x - 2)), atol=1e-6)
 
 

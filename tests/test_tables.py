@@ -22,6 +22,7 @@ from mmoeex_tf.datasets import (
     from_file,
     load,
 )
+from mmoeex_tf.datasets.table_encoder import bins_per_column
 from mmoeex_tf.integrations.export import export_saved_model
 
 SCRIPT = Path(__file__).parent / "scripts" / "serve_table_rows.py"
@@ -216,8 +217,58 @@ def trained_table_model(data):
     return model, TableModel.from_model(model, data.encoder, data.targets)
 
 
-def test_raw_rows_predict_what_the_encoded_arrays_predict(tmp_path):
+def test_numeric_bins_follow_a_number_column_with_its_piecewise_linear_encoding():
+    data = table(numeric_bins=4)
+    train = data.raw["train"]["age"]
+    present = train[~np.isnan(train)]
+    edges = np.quantile(present, [0.0, 0.25, 0.5, 0.75, 1.0])
+    assert len(np.unique(edges)) == 5
+    start = data.feature_names.index("age=missing") + 1
+    assert data.feature_names[start - 2 : start + 4] == [
+        "age",
+        "age=missing",
+        *(f"age in [{low:g}, {high:g})" for low, high in zip(edges, edges[1:])),
+    ]
+    # A 0/1 column is its own encoding: it gets no bins.
+    assert not [name for name in data.feature_names if name.startswith("union in")]
+    assert len(data.feature_names) == len(table(numeric_bins=0).feature_names) + 4
+    for split in ("train", "val", "test"):
+        age = data.raw[split]["age"]
+        filled = np.where(np.isnan(age), present.mean(), age)  # missing: the mean
+        expected = np.clip((filled[:, None] - edges[:-1]) / np.diff(edges), 0, 1)
+        np.testing.assert_allclose(
+            data.x[split][:, start : start + 4], expected, atol=1e-6
+        )
+    # The edges are in the encoder's config: a copy encodes the same features.
+    copy = type(data.encoder).from_config(data.encoder.get_config())
+    raw = {name: tf.constant(values) for name, values in data.raw["test"].items()}
+    np.testing.assert_array_equal(copy(raw), data.x["test"])
+
+
+def test_automatic_bins_are_64_per_column_and_4096_in_all():
+    assert [bins_per_column("auto", n) for n in (0, 1, 9, 64, 100, 2048, 3000)] == [
+        64,
+        64,
+        64,
+        64,
+        40,
+        2,
+        0,
+    ]
+    assert bins_per_column(7, 3000) == 7 and bins_per_column(0, 1) == 0
+    # The default: age, the one number column with more than two values,
+    # gets the distinct ones of its 65 train quantiles as edges.
     data = table()
+    train = data.raw["train"]["age"]
+    edges = np.unique(np.quantile(train[~np.isnan(train)], np.linspace(0, 1, 65)))
+    bins = [name for name in data.feature_names if " in [" in name]
+    assert len(bins) == len(edges) - 1 > 32
+    assert all(name.startswith("age in [") for name in bins)
+
+
+@pytest.mark.parametrize("numeric_bins", [0, 4])
+def test_raw_rows_predict_what_the_encoded_arrays_predict(tmp_path, numeric_bins):
+    data = table(numeric_bins=numeric_bins)
     model, table_model = trained_table_model(data)
     expected = model.predict(data.x["test"], verbose=0)
     raw = {name: tf.constant(values) for name, values in data.raw["test"].items()}
@@ -265,6 +316,7 @@ def table_run(tmp_path_factory):
     args = ["train", "--config", str(config), "--na-values", "?", "--epochs", "2"]
     args += ["--target", "income:binary:>50K", "occupation:multiclass", "--target"]
     args += ["tags:multilabel", "--target", "hours per week:regression"]
+    args += ["--numeric-bins", "4"]  # the bins' edges travel in the export
     args += [
         "--experts",
         "3",

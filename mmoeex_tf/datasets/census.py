@@ -176,7 +176,7 @@ def _features(frame, train_rows):
                 (values - low) / (high - low) if high > low else np.zeros_like(values)
             )
             edges = quantile_edges(values[train_rows])
-            blocks.extend([scaled[:, None], piecewise_linear(values, edges)])
+            blocks.extend([scaled[:, None], piecewise_linear(values, edges).numpy()])
             names.extend([name, *bin_names(name, edges)])
         else:
             categories = sorted(pd.unique(values[train_rows]))

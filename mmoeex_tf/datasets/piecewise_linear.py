@@ -8,9 +8,13 @@ bin `[lo, hi)` of the column one feature, `clip((x - lo) / (hi - lo), 0, 1)`:
 1 above the bin, 0 below it, linear inside, so a linear layer on it is any
 piecewise-linear function of the column with knots at the bin edges (the
 thresholds that decision trees split on).
+
+`load_census3` encodes its numeric columns so; `TableEncoder` does it for
+a table's number columns when given `numeric_bins`.
 """
 
 import numpy as np
+import tensorflow as tf
 
 #: Quantile bins per numeric column.
 NUM_BINS = 128
@@ -34,17 +38,22 @@ def quantile_edges(values, num_bins=NUM_BINS):
 def piecewise_linear(values, edges):
     """The piecewise-linear encoding of one column.
 
+    Computed in float64 with TensorFlow ops, so the same function encodes
+    NumPy arrays (eagerly) and a model's input tensors (in its graph).
+
     Args:
-        values: The column's values, any rows (1-D).
+        values: The column's values, any rows (1-D, or `(rows, 1)`).
         edges: Its `quantile_edges`.
 
     Returns:
-        `float32` array `(rows, len(edges) - 1)`: for bin `k`,
+        `float32` tensor `(rows, len(edges) - 1)`: for bin `k`,
         `clip((x - edges[k]) / (edges[k + 1] - edges[k]), 0, 1)`.
     """
-    values = np.asarray(values, dtype=np.float64)[:, None]
+    values = tf.reshape(tf.cast(values, tf.float64), (-1, 1))
+    edges = tf.constant(edges, tf.float64)
     low, high = edges[:-1], edges[1:]
-    return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
+    encoded = tf.clip_by_value((values - low) / (high - low), 0.0, 1.0)
+    return tf.cast(encoded, tf.float32)
 
 
 def bin_names(name, edges):

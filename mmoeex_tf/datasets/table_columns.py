@@ -11,7 +11,7 @@ import pandas as pd
 
 from mmoeex_tf.datasets.table_encoder import MISSING
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.tasks import Task
+from mmoeex_tf.tasks import KINDS, Task
 
 #: Separator of the labels of a multilabel cell, e.g. `"red|blue"`.
 LABEL_SEPARATOR = "|"
@@ -64,6 +64,20 @@ def as_text(values):
 def plain(value):
     """A numpy scalar as the Python value (for configs and JSON)."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def target_kind(column, kind):
+    """A target's kind given as `KIND` or `binary:POSITIVE`: `(kind, positive)`."""
+    kind, _, positive = str(kind).partition(":")
+    if kind not in KINDS:
+        raise MMoEExError(
+            f"Target {column!r}: kind must be one of {', '.join(KINDS)}, got {kind!r}."
+        )
+    if positive and kind != "binary":
+        raise MMoEExError(
+            f"Target {column!r}: only a binary target takes a positive value."
+        )
+    return kind, positive or None
 
 
 def read_target(values, task_name, column, kind, positive=None, saved=None):

@@ -4,21 +4,32 @@ The encoder is made of Keras preprocessing layers whose statistics come from
 the train split (`TableEncoder.adapt_columns`): `Normalization` for numbers
 (and booleans, as 0/1); `StringLookup` for strings and `IntegerLookup` for
 categorical columns of whole numbers, each one-hot with one
-out-of-vocabulary bucket. Its config holds those statistics, so it is saved and exported
-with the model that owns it (`TableModel`) and loads without refitting.
+out-of-vocabulary bucket. With `numeric_bins`, each number column with more
+than two distinct train values (not a 0/1 column) is also encoded
+piecewise-linearly on its train-quantile bins (`piecewise_linear`), which
+lets the network fit thresholds as trees do. Its config holds those
+statistics, so it is saved and exported with the model that owns it
+(`TableModel`) and loads without refitting.
 
 Missing values never reach the model as `NaN`: a missing number becomes the
-train mean (0 after normalisation), with a 0/1 indicator feature when the
-column had missing values in the train split; a missing string (`""`, a
-`na_values` marker or pandas' missing value) is its own category. An integer
-column has no missing cells in the train split (a categorical column with
-gaps is read as strings); `MISSING_INTEGER` marks a later missing cell, which
-goes to the out-of-vocabulary bucket.
+train mean (0 after normalisation, and the mean's bins), with a 0/1
+indicator feature when the column had missing values in the train split; a
+missing string (`""`, a `na_values` marker or pandas' missing value) is its
+own category. An integer column has no missing cells in the train split (a
+categorical column with gaps is read as strings); `MISSING_INTEGER` marks a
+later missing cell, which goes to the out-of-vocabulary bucket.
 """
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from mmoeex_tf.choices import AUTO
+from mmoeex_tf.datasets.piecewise_linear import (
+    bin_names,
+    piecewise_linear,
+    quantile_edges,
+)
 
 NUMBER, STRING, INTEGER = "number", "string", "integer"
 #: The category of a missing string cell.
@@ -33,6 +44,10 @@ LOOKUPS = {
         **kwargs,  # -1, the default, may be a category
     ),
 }
+#: Bins per number column of `numeric_bins="auto"`, the most.
+MAX_AUTO_BINS = 64
+#: Bins of all number columns together of `numeric_bins="auto"`, the most.
+AUTO_BIN_FEATURES = 4096
 #: Column kind -> the dtype of its raw values.
 DTYPES = {NUMBER: tf.float32, STRING: tf.string, INTEGER: tf.int64}
 
@@ -80,7 +95,7 @@ class TableEncoder(keras.layers.Layer):
         self.built = True
 
     @classmethod
-    def adapt_columns(cls, train, kinds, na_values=(), **kwargs):
+    def adapt_columns(cls, train, kinds, na_values=(), numeric_bins=AUTO, **kwargs):
         """Creates an encoder from the train split's raw columns.
 
         Args:
@@ -88,12 +103,19 @@ class TableEncoder(keras.layers.Layer):
                 with `NaN`, strings with `""` for missing), in feature order.
             kinds: Dict column name -> `"number"`, `"string"` or `"integer"`.
             na_values: String cells that mean missing.
+            numeric_bins: Quantile bins of the piecewise-linear encoding of
+                each number column with more than two distinct values
+                (coinciding quantiles merge); 0 encodes numbers by their
+                standardised value alone; `"auto"` gives each such column
+                `MAX_AUTO_BINS`, fewer when there are so many columns that
+                the bins would exceed `AUTO_BIN_FEATURES` in all (and none
+                when that leaves fewer than 2).
             **kwargs: `keras.layers.Layer` keyword arguments.
 
         Returns:
             The `TableEncoder`.
         """
-        columns = []
+        columns, binned = [], {}
         for name, values in train.items():
             kind = kinds[name]
             if kind in LOOKUPS:
@@ -109,15 +131,21 @@ class TableEncoder(keras.layers.Layer):
             missing = np.isnan(values)
             normalizer = keras.layers.Normalization(axis=None)
             normalizer.adapt(values[~missing])
-            columns.append(
-                {
-                    "name": name,
-                    "kind": NUMBER,
-                    "mean": float(np.asarray(normalizer.mean).ravel()[0]),
-                    "variance": float(np.asarray(normalizer.variance).ravel()[0]),
-                    "indicator": bool(missing.any()),
-                }
-            )
+            column = {
+                "name": name,
+                "kind": NUMBER,
+                "mean": float(np.asarray(normalizer.mean).ravel()[0]),
+                "variance": float(np.asarray(normalizer.variance).ravel()[0]),
+                "indicator": bool(missing.any()),
+            }
+            if len(np.unique(values[~missing])) > 2:
+                binned[name] = values[~missing]
+            columns.append(column)
+        bins = bins_per_column(numeric_bins, len(binned))
+        for column in columns:
+            if bins and column["name"] in binned:
+                edges = quantile_edges(binned[column["name"]], bins)
+                column["edges"] = edges.tolist()
         return cls(columns, na_values, **kwargs)
 
     @property
@@ -135,7 +163,10 @@ class TableEncoder(keras.layers.Layer):
         }
 
     def feature_names(self):
-        """One name per output feature: `age`, `age=missing`, `job=[UNK]`, ..."""
+        """One name per output feature.
+
+        `age`, `age=missing`, `age in [18, 25)` (a bin), `job=[UNK]`, ...
+        """
         names = []
         for column in self.columns:
             name = column["name"]
@@ -149,6 +180,7 @@ class TableEncoder(keras.layers.Layer):
                 names.append(name)
                 if column["indicator"]:
                     names.append(f"{name}=missing")
+                names.extend(bin_names(name, column.get("edges", ())))
         return names
 
     def call(self, inputs):
@@ -168,6 +200,9 @@ class TableEncoder(keras.layers.Layer):
             features.append(tf.where(missing, 0.0, normalized))
             if column["indicator"]:
                 features.append(tf.cast(missing, tf.float32))
+            if "edges" in column:
+                filled = tf.where(missing, column["mean"], values)
+                features.append(piecewise_linear(filled, column["edges"]))
         return tf.concat([tf.cast(f, tf.float32) for f in features], axis=-1)
 
     def clean_strings(self, values):
@@ -186,3 +221,21 @@ class TableEncoder(keras.layers.Layer):
             "columns": self.columns,
             "na_values": self.na_values,
         }
+
+
+def bins_per_column(numeric_bins, columns):
+    """The bins of each number column that gets bins.
+
+    Args:
+        numeric_bins: An integer >= 0, or `"auto"`.
+        columns: How many number columns get bins (more than two values).
+
+    Returns:
+        `numeric_bins` itself; for `"auto"`, `MAX_AUTO_BINS`, or fewer so
+        that all columns together have at most `AUTO_BIN_FEATURES` bins (0
+        when that leaves fewer than 2 per column).
+    """
+    if numeric_bins != AUTO:
+        return numeric_bins
+    bins = min(MAX_AUTO_BINS, AUTO_BIN_FEATURES // max(columns, 1))
+    return bins if bins >= 2 else 0

@@ -17,9 +17,15 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from mmoeex_tf.choices import AUTO
 from mmoeex_tf.datasets import base
 from mmoeex_tf.datasets.base import SPLIT_SEED, SPLITS, MultiTaskData, split_indices
-from mmoeex_tf.datasets.table_columns import as_numbers, as_text, read_target
+from mmoeex_tf.datasets.table_columns import (
+    as_numbers,
+    as_text,
+    read_target,
+    target_kind,
+)
 from mmoeex_tf.datasets.table_encoder import (
     INTEGER,
     LOOKUPS,
@@ -30,7 +36,6 @@ from mmoeex_tf.datasets.table_encoder import (
     TableEncoder,
 )
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.tasks import KINDS
 
 #: Rows `TableData.raw_dataset` encodes at a time before caching them.
 ENCODE_ROWS = 4096
@@ -104,6 +109,7 @@ def from_dataframe(
     split=(0.7, 0.15, 0.15),
     seed=SPLIT_SEED,
     na_values=(),
+    numeric_bins=AUTO,
     encoder=None,
     target_labels=None,
     name="table",
@@ -127,9 +133,13 @@ def from_dataframe(
             of a column holding `train`, `val` or `test` per row.
         seed: Seed of the random split.
         na_values: Further string cells that mean missing (e.g. `"?"`).
+        numeric_bins: Train-quantile bins of the piecewise-linear encoding
+            that follows each number column, 0 for the standardised value
+            alone, or `"auto"` (see `TableEncoder.adapt_columns`).
         encoder: A `TableEncoder` to use (e.g. a trained model's) instead of
             one adapted on this table's train split: it picks the feature
-            columns (`features` and `categorical` are then ignored) and how
+            columns (`features`, `categorical` and `numeric_bins` are then
+            ignored) and how
             each is read; categories it has not seen are counted in
             `info["unseen"]` and warned about.
         target_labels: Task name -> the labels a trained model saved for it
@@ -151,7 +161,7 @@ def from_dataframe(
         raise MMoEExError(f"Table {name!r} has no rows.")
     na_values = [str(value) for value in na_values]
     frame = _cleaned(frame, na_values)
-    specs = {column: _target_kind(column, kind) for column, kind in targets.items()}
+    specs = {column: target_kind(column, kind) for column, kind in targets.items()}
     split_column = split if isinstance(split, str) else None
     used = [*specs, *id_columns, *([split_column] if split_column else [])]
     given = encoder is not None
@@ -164,7 +174,9 @@ def from_dataframe(
     else:
         raw, kinds = _feature_columns(frame, features, categorical, used, name)
         train = {c: values[rows["train"]] for c, values in raw.items()}
-        encoder = TableEncoder.adapt_columns(train, kinds, na_values, name="encoder")
+        encoder = TableEncoder.adapt_columns(
+            train, kinds, na_values, numeric_bins, name="encoder"
+        )
     unseen = _unseen(encoder, raw, name, warn=given)
     tasks, labels, decoding = [], {}, {}
     for column, (kind, positive) in specs.items():
@@ -274,19 +286,6 @@ def _check_column(frame, column):
         close = difflib.get_close_matches(str(column), names, n=1, cutoff=0.0)
         hint = f"; did you mean {close[0]!r}?" if close else "."
         raise MMoEExError(f"The table has no column {column!r}{hint}")
-
-
-def _target_kind(column, kind):
-    kind, _, positive = str(kind).partition(":")
-    if kind not in KINDS:
-        raise MMoEExError(
-            f"Target {column!r}: kind must be one of {', '.join(KINDS)}, got {kind!r}."
-        )
-    if positive and kind != "binary":
-        raise MMoEExError(
-            f"Target {column!r}: only a binary target takes a positive value."
-        )
-    return kind, positive or None
 
 
 def _input_names(columns):

@@ -8,7 +8,7 @@ overriding the previous one; `RunConfig.from_dict` checks the result.
 import dataclasses
 import difflib
 
-from mmoeex_tf.choices import MODES, SPLIT_KINDS
+from mmoeex_tf.choices import AUTO, MODES, SPLIT_KINDS
 from mmoeex_tf.choices import NON_FINITE_POLICIES as NON_FINITE
 from mmoeex_tf.datasets import DATASETS
 from mmoeex_tf.errors import MMoEExError
@@ -19,20 +19,6 @@ STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
 EXPERT_KINDS = ("dense", "lstm", "gru", "conv1d")
 OPTIMIZATIONS = ("joint", "maml")
 LR_SCHEDULES = ("constant", "cosine")
-#: The value of a setting the run picks itself.
-AUTO = "auto"
-
-
-def positive_int_or_auto(value):
-    """`"auto"`, or `value` as an integer >= 1 (integer strings count)."""
-    if value == AUTO:
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    try:
-        return valid.positive_int(value)
-    except valid.Invalid:
-        raise valid.Invalid(f"a positive integer or {AUTO!r}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +35,9 @@ class RunConfig:
         id_column: Table: a column of row ids, not a feature.
         split_column: Table: a column naming each row's split.
         na_values: Table: further cell values that mean missing.
+        numeric_bins: Table: quantile bins of the piecewise-linear encoding
+            of each number column, 0 for the standardised value alone, or
+            `"auto"` (see `mmoeex_tf.datasets.TableEncoder.adapt_columns`).
         smiles_column: moleculenet: the SMILES column (default: `smiles`).
         label_columns: moleculenet: the label columns (default: the numeric
             ones).
@@ -138,6 +127,14 @@ class RunConfig:
     )
     na_values: list[str] = dataclasses.field(
         default_factory=list, metadata={"help": "table: missing-value markers"}
+    )
+    numeric_bins: int | str = dataclasses.field(
+        default=AUTO,
+        metadata={
+            "help": "table: piecewise-linear bins per number column (0: none; "
+            "auto: up to 64, at most 4096 in all)",
+            "metavar": "N",
+        },
     )
     smiles_column: str | None = dataclasses.field(
         default=None, metadata={"help": "moleculenet: SMILES column", "metavar": "C"}
@@ -327,6 +324,7 @@ class RunConfig:
             "data": lambda v: valid.choice(v, DATASETS),
             "data_path": lambda v: valid.optional(v, valid.string),
             "data_options": valid.mapping,
+            "numeric_bins": lambda v: valid.or_auto(v, valid.natural_int),
             "split": lambda v: valid.choice(v, SPLIT_KINDS),
             "limit_rows": lambda v: valid.optional(v, valid.positive_int),
             "model": lambda v: valid.choice(v, MODELS),
@@ -358,7 +356,7 @@ class RunConfig:
             "epochs": valid.positive_int,
             "seed": valid.natural_int,
             "non_finite": lambda v: valid.choice(v, NON_FINITE),
-            "steps_per_execution": positive_int_or_auto,
+            "steps_per_execution": lambda v: valid.or_auto(v, valid.positive_int),
             "strategy": lambda v: valid.choice(v, STRATEGIES),
             "output": lambda v: valid.optional(v, valid.string),
         }

@@ -12,6 +12,7 @@ from mmoeex_tf._checks import (
     check_positive_integer,
     check_units,
 )
+from mmoeex_tf.choices import AUTO
 
 
 class Invalid(Exception):
@@ -93,3 +94,15 @@ def rate(value):
 def units(value, allow_empty=False):
     """`value` as a tuple of layer widths (`mmoeex_tf._checks.check_units`)."""
     return tuple(from_checks(check_units, value, allow_empty=allow_empty))
+
+
+def or_auto(value, check):
+    """`"auto"`, or `value` checked by `check` (integer strings count)."""
+    if value == AUTO:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    try:
+        return check(value)
+    except Invalid as invalid:
+        raise Invalid(f"{invalid} or {AUTO!r}") from None

@@ -12,7 +12,13 @@ from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.runs.config import RunConfig
 
 #: `RunConfig` fields passed to the table loader.
-TABLE_OPTIONS = ("targets", "id_column", "split_column", "na_values")
+TABLE_OPTIONS = (
+    "targets",
+    "id_column",
+    "split_column",
+    "na_values",
+    "numeric_bins",
+)
 #: `RunConfig` fields passed to the MoleculeNet CSV loader.
 MOLECULE_OPTIONS = ("smiles_column", "label_columns", "split", "descriptors")
 #: `RunConfig` fields passed to the physio4 loader.
@@ -72,7 +78,8 @@ def load_run_data(config):
 
     The config's fields in `LOADER_OPTIONS` that differ from their defaults
     go to the loader too: for `data: table`, `targets`, `id_column`,
-    `split_column` and `na_values` (`mmoeex_tf.datasets.load_table`); for
+    `split_column`, `na_values` and `numeric_bins`
+    (`mmoeex_tf.datasets.load_table`); for
     `data: moleculenet`, `smiles_column`, `label_columns`, `split` and
     `descriptors` (`mmoeex_tf.datasets.load_moleculenet_csv`); for tox21 and
     toxcast, `descriptors`; for `data: physio4`, `outcomes`
