@@ -15,6 +15,10 @@ from mmoeex_tf.errors import MMoEExError
 
 KINDS = ("binary", "multiclass", "multilabel", "regression")
 POOLINGS = ("last", "mean", "max", "summary")
+#: Losses of a regression task, named as scikit-learn's: the squared error
+#: (the prior and the best constant are the mean) or the absolute error (the
+#: median; the loss of the MAE that scores regression).
+REGRESSION_LOSSES = ("squared_error", "absolute_error")
 DEFAULT_METRICS = {
     "binary": ("auc",),
     "multilabel": ("auc",),
@@ -57,6 +61,9 @@ class Task:
         pooling_steps: Pool over the first N steps only (for example the
             first 48 hours of a stay); `None` pools over all steps.
         loss_weight: Weight of this task's loss in the joint objective.
+        regression_loss: Regression: `"squared_error"` (predicts the
+            conditional mean) or `"absolute_error"` (the conditional median,
+            which minimises the MAE).
         positive_weight: Binary and multilabel: weight of positive labels in
             the loss (one number, or one per label).
         class_weights: Multiclass: a weight per class in the loss.
@@ -76,6 +83,7 @@ class Task:
     pooling: str = "last"
     pooling_steps: int | None = None
     loss_weight: float = 1.0
+    regression_loss: str = "squared_error"
     positive_weight: float | tuple[float, ...] | None = None
     class_weights: tuple[float, ...] | None = None
     metrics: tuple[str, ...] | None = None
@@ -100,6 +108,16 @@ class Task:
             "loss_weight",
             check_number(self.loss_weight, f"Task {self.name!r}: loss_weight", 0),
         )
+        check_choice(
+            self.regression_loss,
+            f"Task {self.name!r}: regression_loss",
+            REGRESSION_LOSSES,
+        )
+        if self.kind != "regression" and self.regression_loss != "squared_error":
+            raise MMoEExError(
+                f"Task {self.name!r}: regression_loss applies to regression "
+                f"tasks, not {self.kind}."
+            )
         self._check_weights()
         object.__setattr__(self, "metrics", self._checked_metrics())
 

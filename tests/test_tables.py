@@ -57,10 +57,10 @@ def make_frame(rows=240, seed=0):
     return frame
 
 
-def table(frame=None, **kwargs):
+def table(frame=None, targets=TARGETS, **kwargs):
     kwargs.setdefault("na_values", ["?"])
     kwargs.setdefault("id_columns", ["person"])
-    return from_dataframe(make_frame() if frame is None else frame, TARGETS, **kwargs)
+    return from_dataframe(make_frame() if frame is None else frame, targets, **kwargs)
 
 
 def assert_same_data(one, other):
@@ -107,6 +107,16 @@ def test_from_dataframe_encodes_every_column_kind_and_keeps_missing_labels():
     # The train split alone sets the statistics: the normalised age has mean 0.
     train_age = data.x["train"][:, 0][data.x["train"][:, 1] == 0]
     assert abs(train_age.mean()) < 1e-5
+
+
+def test_a_regression_target_may_be_trained_on_the_absolute_error():
+    data = table(numeric_bins=0)
+    targets = {**TARGETS, "hours per week": "regression:absolute_error"}
+    median = table(make_frame(), numeric_bins=0, targets=targets)
+    tasks = {task.name: task for task in median.tasks}
+    assert tasks["hours_per_week"].regression_loss == "absolute_error"
+    assert {t.regression_loss for t in data.tasks} == {"squared_error"}
+    np.testing.assert_array_equal(median.x["train"], data.x["train"])
 
 
 def test_csv_parquet_and_dataframe_give_the_same_data(tmp_path):
@@ -159,6 +169,8 @@ def test_an_id_like_column_used_as_a_feature_is_warned_about():
         ({"occupation": "binary"}, None, "'occupation' is declared binary but has 3"),
         ({"income": "binary:rich"}, None, "positive value 'rich' is not one of"),
         ({"income": "ordinal"}, None, "kind must be one of"),
+        ({"age": "regression:huber"}, None, "'age': a regression target's loss"),
+        ({"occupation": "multiclass:sales"}, None, "only a binary target takes"),
         ({"income": "binary"}, ("age", "abc"), "'age' mixes numbers and text"),
     ],
 )

@@ -76,6 +76,41 @@ def test_every_task_loss_of_the_prior_is_exactly_one():
     np.testing.assert_allclose(task_losses.numpy(), [1.0, 1.0, 1.0], rtol=1e-5)
 
 
+def test_absolute_error_starts_at_the_median_and_its_prior_loss_is_one():
+    task = mt.Task("stay", "regression", regression_loss="absolute_error")
+    days = np.array([1, 1, 2, 4, 1, 1, 2, 10, np.nan], "float32")
+    # Median 1.5, mean 2.75; mean absolute error of the median 14 / 8 = 1.75.
+    std = float(np.std(days[:-1]))
+    stats = label_statistics(task, days)
+    assert stats["prior_loss"] == pytest.approx(1.75 / std)
+    np.testing.assert_allclose(stats["prior_logits"], [(1.5 - 2.75) / std], rtol=1e-6)
+    raw = label_statistics(task, days, standardize=False)
+    assert raw["prior_loss"] == pytest.approx(1.75)
+    np.testing.assert_allclose(raw["prior_logits"], [1.5])
+    model = mt.MMoEExModel([task], mt.DenseExperts(2, 4), alpha=0.5, tower_units=[3])
+    model.build((None, 5))
+    for kernel in [w for w in model.heads.weights if "kernel" in w.path]:
+        kernel.assign(np.zeros(kernel.shape, "float32"))
+    model.adapt({"stay": days})
+    np.testing.assert_allclose(model.predict(X, verbose=0)["stay"], 1.5, rtol=1e-6)
+    # The loss is the absolute error: 1.75 / std standardised, / prior = 1.
+    labels, weights = model.prepare_batch(X, {"stay": days}, None)
+    logits = model(X, return_logits=True)
+    losses = model.compute_task_losses(labels, weights, logits).numpy()
+    np.testing.assert_allclose(losses, [1.0], rtol=1e-5)
+    logits = {"stay": logits["stay"] + 2.0 / std}  # predict 3.5 everywhere
+    losses = model.compute_task_losses(labels, weights, logits).numpy()
+    # |1 - 3.5| x 4 + |2 - 3.5| x 2 + |4 - 3.5| + |10 - 3.5| = 20 over 8 rows.
+    np.testing.assert_allclose(losses, [(20 / 8) / 1.75], rtol=1e-5)
+
+
+def test_regression_loss_is_checked():
+    with pytest.raises(mt.MMoEExError, match="regression_loss"):
+        mt.Task("stay", "regression", regression_loss="huber")
+    with pytest.raises(mt.MMoEExError, match="applies to regression"):
+        mt.Task("flag", "binary", regression_loss="absolute_error")
+
+
 def test_normalisation_off_gives_the_raw_losses():
     model = adapted_model(zero_kernels=True, normalize_losses=False)
     np.testing.assert_array_equal(np.asarray(model.task_scaling.loss_scale), 1.0)

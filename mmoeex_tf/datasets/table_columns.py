@@ -11,7 +11,7 @@ import pandas as pd
 
 from mmoeex_tf.datasets.table_encoder import MISSING
 from mmoeex_tf.errors import MMoEExError
-from mmoeex_tf.tasks import KINDS, Task
+from mmoeex_tf.tasks import KINDS, REGRESSION_LOSSES, Task
 
 #: Separator of the labels of a multilabel cell, e.g. `"red|blue"`.
 LABEL_SEPARATOR = "|"
@@ -67,20 +67,31 @@ def plain(value):
 
 
 def target_kind(column, kind):
-    """A target's kind given as `KIND` or `binary:POSITIVE`: `(kind, positive)`."""
-    kind, _, positive = str(kind).partition(":")
+    """A target's kind as `KIND`, `binary:POSITIVE` or `regression:LOSS`.
+
+    Returns:
+        `(kind, option)`: the positive value (binary) or the loss
+        (regression, one of `REGRESSION_LOSSES`) given, else `None`.
+    """
+    kind, _, option = str(kind).partition(":")
     if kind not in KINDS:
         raise MMoEExError(
             f"Target {column!r}: kind must be one of {', '.join(KINDS)}, got {kind!r}."
         )
-    if positive and kind != "binary":
+    if option and kind == "regression" and option not in REGRESSION_LOSSES:
         raise MMoEExError(
-            f"Target {column!r}: only a binary target takes a positive value."
+            f"Target {column!r}: a regression target's loss must be one of "
+            f"{', '.join(REGRESSION_LOSSES)}, got {option!r}."
         )
-    return kind, positive or None
+    if option and kind not in ("binary", "regression"):
+        raise MMoEExError(
+            f"Target {column!r}: only a binary target takes a positive value "
+            "(and a regression target a loss)."
+        )
+    return kind, option or None
 
 
-def read_target(values, task_name, column, kind, positive=None, saved=None):
+def read_target(values, task_name, column, kind, option=None, saved=None):
     """The `Task`, float labels (`NaN` = missing) and labels of a target column.
 
     Args:
@@ -88,7 +99,8 @@ def read_target(values, task_name, column, kind, positive=None, saved=None):
         task_name: The task's name.
         column: The column's name, for errors and the saved labels.
         kind: The task kind.
-        positive: A binary target's positive value as text, or `None`.
+        option: A binary target's positive value as text, a regression
+            target's loss, or `None` (`target_kind`).
         saved: The labels a trained model keeps for this target (an entry
             of `TableModel.targets`): the classes, or the positive value, are
             taken from it instead of from this column, which may then hold
@@ -115,7 +127,8 @@ def read_target(values, task_name, column, kind, positive=None, saved=None):
                 f"Target {column!r} is declared regression but does not hold "
                 f"varying numbers (e.g. {present.iloc[0]!r})."
             )
-        return Task(task_name, kind), numbers.astype(np.float32), {"column": column}
+        task = Task(task_name, kind, regression_loss=option or "squared_error")
+        return task, numbers.astype(np.float32), {"column": column}
     try:
         distinct = sorted(present.unique())
     except TypeError:  # numbers and text: compare as text
@@ -142,7 +155,7 @@ def read_target(values, task_name, column, kind, positive=None, saved=None):
         task = Task(task_name, kind, output_size=len(classes))
         return task, labels, {"column": column, "classes": classes}
     positive, negative, chosen = _binary_values(
-        column, distinct, present, positive, saved
+        column, distinct, present, option, saved
     )
     labels = (values == positive).astype(np.float32).mask(values.isna())
     decoding = {"column": column, "positive": positive, "negative": negative}

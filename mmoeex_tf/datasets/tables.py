@@ -119,7 +119,8 @@ def from_dataframe(
     Args:
         frame: The table, one row per example.
         targets: Column -> kind (`"binary"`, `"multiclass"`, `"multilabel"`
-            or `"regression"`), or `"binary:<positive value>"`. A binary
+            or `"regression"`), `"binary:<positive value>"` or
+            `"regression:absolute_error"` (`Task.regression_loss`). A binary
             target has two values (numbers, booleans or strings); without a
             positive value, `1`/`True` or else the less frequent value is
             positive. A multiclass target's classes are its sorted values; a
@@ -179,11 +180,11 @@ def from_dataframe(
         )
     unseen = _unseen(encoder, raw, name, warn=given)
     tasks, labels, decoding = [], {}, {}
-    for column, (kind, positive) in specs.items():
+    for column, (kind, option) in specs.items():
         task_name = _input_names([column])[0]
         saved = (target_labels or {}).get(task_name)
         task, labels[task_name], decoding[task_name] = read_target(
-            frame[column], task_name, column, kind, positive, saved
+            frame[column], task_name, column, kind, option, saved
         )
         tasks.append(task)
     x = {split: _encode(encoder, raw, r) for split, r in rows.items()}

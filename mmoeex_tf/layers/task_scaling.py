@@ -6,7 +6,7 @@ saved, restored and exported with the model:
 - regression targets are standardised inside the loss (`standardize`) and the
   outputs are returned in the original units (`restore_units`);
 - every task's loss is divided by the loss of its label prior (a constant
-  prediction of the training frequencies or mean), so that a rare-positive
+  prediction of the training frequencies, mean or median), so that a rare-positive
   binary task, a 10-class per-step task and a regression in any unit all
   start near 1 and share the experts on one scale;
 - the score of a trivial predictor for each task's first metric (AUC 0.5,
@@ -38,19 +38,21 @@ def _present(task, labels):
     return labels.reshape(-1, width)
 
 
-def label_statistics(task, labels):
+def label_statistics(task, labels, standardize=True):
     """What `adapt` learns from one task's training labels.
 
     Args:
         task: The `Task`.
         labels: Its training labels, `NaN` = missing, any batch/step shape.
+        standardize: Regression: the loss sees standardised targets.
 
     Returns:
         A dict with `mean` and `scale` (regression: per target, else
-        `None`), `prior_loss` (the loss of the best constant prediction,
-        computed on the standardised targets for regression), `prior_logits`
-        (the head bias that predicts the prior) and `trivial_score` (the
-        task's first metric for that constant prediction).
+        `None`), `prior_loss` (the loss of the best constant prediction:
+        for regression the mean, or the median with `"absolute_error"`, in
+        the units the loss sees), `prior_logits` (the head bias that
+        predicts the prior, in those units) and `trivial_score` (the task's
+        first metric for that constant prediction).
     """
     rows = _present(task, labels)
     metric = task.metrics[0] if task.metrics else None
@@ -66,11 +68,18 @@ def label_statistics(task, labels):
             "rmse": float(np.sqrt(np.nanmean((rows - mean) ** 2))),
             "mse": float(np.nanmean((rows - mean) ** 2)),
         }
+        absolute = task.regression_loss == "absolute_error"
+        best = median if absolute else mean
+        center, unit = (mean, std) if standardize else (0.0, 1.0)
+        errors = (rows - best) / unit
+        prior_loss = 1.0
+        if np.isfinite(rows).any():
+            prior_loss = np.nanmean(np.abs(errors) if absolute else errors**2)
         return {
             "mean": mean,
             "scale": std,
-            "prior_loss": 1.0,
-            "prior_logits": np.zeros(rows.shape[1]),
+            "prior_loss": float(prior_loss),
+            "prior_logits": (best - center) / unit,
             "trivial_score": trivial.get(metric, np.nan),
         }
     if task.kind == "multiclass":
@@ -210,14 +219,10 @@ class TaskScaling(keras.layers.Layer):
         statistics = {}
         loss_scales, trivial = [], []
         for index, task in enumerate(self.tasks):
-            stats = label_statistics(task, labels[task.name])
+            stats = label_statistics(task, labels[task.name], standardize_targets)
             if task.kind == "regression":
                 mean, scale = stats["mean"], stats["scale"]
                 if not standardize_targets:
-                    # raw targets: the prior loss is their variance and the
-                    # head's prior output their mean
-                    stats["prior_loss"] = float(np.mean(scale**2))
-                    stats["prior_logits"] = mean
                     mean, scale = np.zeros_like(mean), np.ones_like(scale)
                 self.target_mean[index].assign(np.asarray(mean, "float32"))
                 self.target_scale[index].assign(np.asarray(scale, "float32"))

@@ -142,15 +142,15 @@ def describe_shape(shape):
 def loss_groups(tasks):
     """Groups task indices whose losses can be computed as one stacked op.
 
-    Tasks group by kind, output size and per-step; the groups keep the task
-    order inside them.
+    Tasks group by kind, output size, per-step and regression loss; the
+    groups keep the task order inside them.
 
     Returns:
         A list of index lists.
     """
     groups = {}
     for index, task in enumerate(tasks):
-        key = (task.kind, task.output_size, task.per_step)
+        key = (task.kind, task.output_size, task.per_step, task.regression_loss)
         groups.setdefault(key, []).append(index)
     return list(groups.values())
 
@@ -160,18 +160,21 @@ class StackedLoss:
 
     Binary and multilabel: sigmoid cross-entropy (positives weighted by each
     task's `positive_weight`); multiclass: softmax cross-entropy (weighted by
-    `class_weights`); regression: squared error. Labels, weights and logits
+    `class_weights`); regression: squared or absolute error
+    (`regression_loss`). Labels, weights and logits
     of the group's tasks are stacked on a task axis after the batch (and
     step) axes, so the cost does not grow with one op per task.
 
     Args:
-        tasks: `Task` specs sharing kind, output size and per-step.
+        tasks: `Task` specs sharing kind, output size, per-step and
+            regression loss.
     """
 
     def __init__(self, tasks):
         self.tasks = list(tasks)
         first = self.tasks[0]
         self.kind, self.size = first.kind, first.output_size
+        self.regression_loss = first.regression_loss
         self.label_rank = first.label_rank
         self.task_axis = task_axis(first.per_step)
         if self.kind == "multiclass":
@@ -220,6 +223,8 @@ class StackedLoss:
             return loss
         if self.label_rank == 0:
             logits = tf.squeeze(logits, -1)
+        if self.kind == "regression" and self.regression_loss == "absolute_error":
+            return tf.abs(logits - labels)
         if self.kind == "regression":
             return tf.math.squared_difference(logits, labels)
         loss = tf.nn.sigmoid_cross_entropy_with_logits(labels, logits)
