@@ -10,6 +10,7 @@ scores next to them, so each change is kept or dropped on validation.
     python benchmarks/ablation.py --data tox21 --seeds 0 1 2
     python benchmarks/ablation.py --data physio4 --variants adapt --pooling ihm=last sofa=max
     python benchmarks/ablation.py --data tox21 --set descriptors=true
+    python benchmarks/ablation.py --data physio4 --variants adapt --regression-loss sofa=absolute_error
 
 tox21 and toxcast have the protocol's features (the Morgan bits alone)
 unless `--set descriptors=true` adds RDKit's descriptors, as `mmoeex train`
@@ -162,13 +163,24 @@ def main():
         default=[],
         help="TASK=POOLING: how a sequence-level task pools the steps",
     )
+    parser.add_argument(
+        "--regression-loss",
+        nargs="*",
+        default=[],
+        help="TASK=LOSS: a regression task's loss (squared_error, absolute_error)",
+    )
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     base = protocol_recipe(args.data, args.set)  # --set descriptors=true
     data = runs.load_run_data(base)
     pooling = dict(item.split("=", 1) for item in args.pooling)
+    losses = dict(item.split("=", 1) for item in args.regression_loss)
     tasks = [
-        dataclasses.replace(t, pooling=pooling.get(t.name, t.pooling))
+        dataclasses.replace(
+            t,
+            pooling=pooling.get(t.name, t.pooling),
+            regression_loss=losses.get(t.name, t.regression_loss),
+        )
         for t in data.tasks
     ]
     data = dataclasses.replace(data, tasks=tuple(tasks))

@@ -22,6 +22,11 @@ gradient-boosted trees on the unbinned arrays (trees do not depend on
 monotone encodings; for `stays`, the protocol's trees of those features).
 
     python benchmarks/table_bins.py --tables census stays --bins 0 16 64 auto
+    python benchmarks/table_bins.py --tables stays --bins auto --models mmoeex \
+        --regression-loss absolute_error
+
+`--regression-loss absolute_error` trains sofa on the absolute error
+(`Task.regression_loss`; the trees' loss for it) instead of the squared one.
 """
 
 import argparse
@@ -67,12 +72,12 @@ def stay_frame():
     return pd.concat(frames, ignore_index=True)
 
 
-def loader(table):
+def loader(table, regression_loss="squared_error"):
     """A function of `numeric_bins` returning the table's `TableData`."""
     if table == "census":
         return lambda bins: census_table(CENSUS_TARGETS, numeric_bins=bins)
     frame = stay_frame()
-    targets = {"ihm": "binary", "sofa": "regression"}
+    targets = {"ihm": "binary", "sofa": f"regression:{regression_loss}"}
     return lambda bins: from_dataframe(
         frame, targets, split="split", numeric_bins=bins, name="stays"
     )
@@ -128,7 +133,7 @@ def print_row(name, bins, data, mean, skill, extra=""):
 
 def main(args):
     for table in args.tables:
-        load = loader(table)
+        load = loader(table, args.regression_loss)
         print(f"\n## {table}\n")
         header = None
         for bins in args.bins:
@@ -155,4 +160,10 @@ if __name__ == "__main__":
     parser.add_argument("--bins", nargs="+", default=["0", "16", "64", "auto"])
     parser.add_argument("--models", nargs="+", default=["mmoeex", "single-task"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--regression-loss",
+        default="squared_error",
+        choices=["squared_error", "absolute_error"],
+        help="stays: the loss of sofa",
+    )
     main(parser.parse_args())
