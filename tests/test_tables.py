@@ -268,6 +268,8 @@ def test_automatic_bins_are_64_per_column_and_4096_in_all():
         0,
     ]
     assert bins_per_column(7, 3000) == 7 and bins_per_column(0, 1) == 0
+    with pytest.raises(MMoEExError, match="numeric_bins must be an integer >= 0"):
+        table(numeric_bins=-2)
     # The default: age, the one number column with more than two values,
     # gets the distinct ones of its 65 train quantiles as edges.
     data = table()

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mmoeex_tf._checks import check_integer
 from mmoeex_tf.choices import AUTO
 from mmoeex_tf.datasets.piecewise_linear import (
     bin_names,
@@ -234,8 +235,11 @@ def bins_per_column(numeric_bins, columns):
         `numeric_bins` itself; for `"auto"`, `MAX_AUTO_BINS`, or fewer so
         that all columns together have at most `AUTO_BIN_FEATURES` bins (0
         when that leaves fewer than 2 per column).
+
+    Raises:
+        MMoEExError: for another value than `"auto"` or an integer >= 0.
     """
     if numeric_bins != AUTO:
-        return numeric_bins
+        return check_integer(numeric_bins, "numeric_bins", minimum=0)
     bins = min(MAX_AUTO_BINS, AUTO_BIN_FEATURES // max(columns, 1))
     return bins if bins >= 2 else 0
