@@ -123,9 +123,8 @@ def print_row(name, bins, data, mean, skill, extra=""):
     cells = " | ".join(
         f"{mean['val'][t.name]:.4f} / {mean['test'][t.name]:.4f}" for t in data.tasks
     )
-    skill = "" if skill is None else f"{skill:.4f}"
     print(
-        f"| {name} | {bins} | {len(data.feature_names)} | {cells} | {skill} | "
+        f"| {name} | {bins} | {len(data.feature_names)} | {cells} | {skill:.4f} | "
         f"{extra} |",
         flush=True,
     )
@@ -135,14 +134,12 @@ def main(args):
     for table in args.tables:
         load = loader(table, args.regression_loss)
         print(f"\n## {table}\n")
-        header = None
         for bins in args.bins:
             data = load(int(bins) if bins.isdigit() else bins)
-            if header is None:
+            if bins == args.bins[0]:  # the header, once the tasks are known
                 names = " | ".join(f"{t.name} val / test" for t in data.tasks)
                 print(f"| model | numeric_bins | features | {names} | val skill | s |")
                 print("|---|---|---:|" + "---|" * len(data.tasks) + "---:|---:|")
-                header = True
             for model in args.models:
                 mean, skill, seconds = network_row(data, model, args.seeds)
                 print_row(model, bins, data, mean, skill, f"{seconds:.0f}")

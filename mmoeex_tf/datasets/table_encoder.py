@@ -130,18 +130,20 @@ class TableEncoder(keras.layers.Layer):
                 continue
             values = np.asarray(values, dtype=np.float32)
             missing = np.isnan(values)
+            present = values[~missing]
             normalizer = keras.layers.Normalization(axis=None)
-            normalizer.adapt(values[~missing])
-            column = {
-                "name": name,
-                "kind": NUMBER,
-                "mean": float(np.asarray(normalizer.mean).ravel()[0]),
-                "variance": float(np.asarray(normalizer.variance).ravel()[0]),
-                "indicator": bool(missing.any()),
-            }
-            if len(np.unique(values[~missing])) > 2:
-                binned[name] = values[~missing]
-            columns.append(column)
+            normalizer.adapt(present)
+            columns.append(
+                {
+                    "name": name,
+                    "kind": NUMBER,
+                    "mean": float(np.asarray(normalizer.mean).ravel()[0]),
+                    "variance": float(np.asarray(normalizer.variance).ravel()[0]),
+                    "indicator": bool(missing.any()),
+                }
+            )
+            if numeric_bins and len(np.unique(present)) > 2:
+                binned[name] = present
         bins = bins_per_column(numeric_bins, len(binned))
         for column in columns:
             if bins and column["name"] in binned:
