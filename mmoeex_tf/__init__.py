@@ -31,6 +31,7 @@ _PUBLIC = {
         "MaskedSoftmaxGate",
         "MMoEEx",
         "RecurrentExperts",
+        "SummaryExperts",
         "TaskHeads",
         "TaskTowers",
     ),

@@ -24,3 +24,13 @@ MODES = ("exclusivity", "exclusion")
 NON_FINITE_POLICIES = ("skip", "stop")
 #: The Keras Tuner search algorithms of `mmoeex_tf.integrations.tuning`.
 TUNERS = ("random", "bayesian", "hyperband")
+#: The architectures of `mmoeex train` (`mmoeex_tf.runs.RunConfig.model`).
+MODELS = ("mmoeex", "mmoe", "shared-bottom", "single-task")
+#: The `tf.distribute` strategies of a run.
+STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
+#: The expert stacks of a run (`mmoeex_tf.runs.build_model`).
+EXPERT_KINDS = ("dense", "summary", "lstm", "gru", "conv1d")
+#: Joint training or MAML-MTL.
+OPTIMIZATIONS = ("joint", "maml")
+#: The learning-rate schedules of a run.
+LR_SCHEDULES = ("constant", "cosine")

@@ -346,7 +346,13 @@ def test_evaluate_errors(tmp_path, capsys):
             "physionet2012",
             ["--limit-rows", "64", "--expert-kind", "gru", "--expert-units", "4"],
         ),
+        (
+            "physio4",
+            "physionet2012",
+            ["--limit-rows", "64", "--expert-kind", "summary", "--expert-bins", "2"],
+        ),
     ],
+    ids=["tox21", "physio4-gru", "physio4-summary"],
 )
 def test_train_on_shared_real_data(
     shared_data, tmp_path, monkeypatch, name, relative, options

@@ -224,15 +224,24 @@ def test_wrong_shape_or_dtype_fails_naming_what_is_expected(tmp_path):
         serve(features=tf.zeros((2, 6), tf.float64))
 
 
-def test_sequence_model_exports_steps_and_per_step_outputs(tmp_path):
+@pytest.mark.parametrize(
+    "experts",
+    [
+        lambda: mt.RecurrentExperts(3, 4, cell="gru"),
+        lambda: mt.SummaryExperts(3, 4, bins=2),
+    ],
+    ids=["gru", "summary"],
+)
+def test_sequence_model_exports_steps_and_per_step_outputs(tmp_path, experts):
     tasks = [
         mt.Task("ihm", "binary"),
         mt.Task("decomp", "binary", per_step=True),
         mt.Task("sofa", "regression", pooling="mean"),
     ]
-    model = mt.MMoEExModel(tasks, mt.RecurrentExperts(3, 4, cell="gru"), alpha=0.3)
+    model = mt.MMoEExModel(tasks, experts(), alpha=0.3)
     model.build((None, 5, 2))
     x = np.random.default_rng(0).normal(size=(4, 5, 2)).astype("float32")
+    model.mixture.experts.adapt(x)  # bins placed: the exported edges too
     path = export_saved_model(model, "seq", base_dir=tmp_path)
     serve = tf.saved_model.load(str(path)).signatures["with_gates"]
     assert serve.structured_input_signature[1]["features"].shape.as_list() == [

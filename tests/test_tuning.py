@@ -166,3 +166,21 @@ def test_tune_command_searches_a_data_set_and_exports_the_best(tmp_path, capsys)
     assert (tmp_path / "search" / "synthetic" / "best_model.keras").is_file()
     printed = capsys.readouterr().out
     assert "Best val_mean_rmse:" in printed and "learning_rate:" in printed
+
+
+def test_trials_place_the_bins_of_summary_experts_on_the_train_inputs():
+    sequences = RNG.normal(size=(16, 5, 3)).astype("float32")
+    labels = {"flag": (sequences[:, -1, 0] > 0).astype("float32")}
+    labels["value"] = sequences[:, :, 1].max(axis=1)
+    hypermodel = MMoEExHyperModel(
+        TASKS,
+        (5, 3),
+        base_config=RunConfig(expert_kind="summary", expert_bins=2),
+        optimizations=("joint",),
+        train_labels=labels,
+        train_inputs=sequences,
+    )
+    experts = hypermodel.build(_small_space()).mixture.experts
+    reference = mt.SummaryExperts(2, 4, bins=2)
+    reference.adapt(sequences)
+    np.testing.assert_array_equal(experts.edges.numpy(), reference.edges.numpy())

@@ -53,7 +53,7 @@ def handle(args):
     def build(tasks):
         train = data.x["train"]
         model = runs.build_model(config, tasks, train.shape[1:], len(train))
-        return runs.adapt_model(model, config, data.y["train"])
+        return runs.adapt_model(model, config, data.y["train"], train)
 
     comparison = grouping_report.compare_groupings(
         data, build, args.groups, config.epochs, config.batch_size, args.single_task

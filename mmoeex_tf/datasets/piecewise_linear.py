@@ -10,7 +10,9 @@ piecewise-linear function of the column with knots at the bin edges (the
 thresholds that decision trees split on).
 
 `load_census3` encodes its numeric columns so; `TableEncoder` does it for
-a table's number columns when given `numeric_bins`.
+a table's number columns when given `numeric_bins`, and `SummaryExperts`
+for the running summaries of a sequence (`edge_matrix`,
+`piecewise_linear_columns`: every column at once).
 """
 
 import numpy as np
@@ -59,3 +61,45 @@ def piecewise_linear(values, edges):
 def bin_names(name, edges):
     """Feature names of a column's bins: `"<name> in [lo, hi)"`."""
     return [f"{name} in [{low:g}, {high:g})" for low, high in zip(edges, edges[1:])]
+
+
+def edge_matrix(values, num_bins):
+    """Every column's `quantile_edges` as the rows of one matrix.
+
+    Columns with fewer distinct edges repeat their last edge; those empty
+    bins (zero width) encode as 0 in `piecewise_linear_columns`.
+
+    Args:
+        values: `(rows, columns)` train-split values, finite.
+        num_bins: Bins per column before merging.
+
+    Returns:
+        `float32` array `(columns, num_bins + 1)`, each row ascending.
+    """
+    rows = []
+    for column in np.asarray(values, np.float64).T:
+        edges = quantile_edges(column, num_bins)
+        rows.append(np.pad(edges, (0, num_bins + 1 - len(edges)), mode="edge"))
+    return np.array(rows, np.float32)
+
+
+def piecewise_linear_columns(values, edges):
+    """The piecewise-linear encoding of every column at once.
+
+    Args:
+        values: `(..., columns)` tensor.
+        edges: `(columns, bins + 1)` edges (`edge_matrix`).
+
+    Returns:
+        `(..., columns * bins)`: column `c`'s bins at `c * bins + k`, each
+        `clip((x - lo) / (hi - lo), 0, 1)`, 0 for an empty bin (`lo == hi`).
+    """
+    low, high = edges[:, :-1], edges[:, 1:]
+    width = high - low
+    empty = width <= 0
+    safe_width = tf.where(empty, tf.ones_like(width), width)
+    encoded = tf.clip_by_value((values[..., None] - low) / safe_width, 0.0, 1.0)
+    encoded = tf.where(empty, tf.zeros_like(encoded), encoded)
+    columns, bins = edges.shape[0], edges.shape[1] - 1
+    shape = tf.concat([tf.shape(values)[:-1], [columns * bins]], axis=0)
+    return tf.reshape(encoded, shape)

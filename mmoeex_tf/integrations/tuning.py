@@ -121,6 +121,9 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
             learns their statistics first (`runs.adapt_model`, as
             `base_config` says), and a cosine schedule is sized to them.
             `None` leaves the models unadapted (constant schedules only).
+        train_inputs: The training inputs, for experts that learn
+            statistics of them (`SummaryExperts`' bins); `None` leaves them
+            at their defaults.
         **kwargs: `keras_tuner.HyperModel` arguments (`name`, `tunable`).
 
     Attributes:
@@ -147,6 +150,7 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
         base_config=None,
         optimizations=("joint", "maml"),
         train_labels=None,
+        train_inputs=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -167,6 +171,7 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
             )
         self.optimizations = tuple(optimizations)
         self.train_labels = train_labels
+        self.train_inputs = train_inputs
 
     def build(self, hp):
         """Returns a built, compiled `MMoEExModel` for the values in `hp`."""
@@ -196,7 +201,7 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
             rows = len(self.train_labels[self.tasks[0].name])
         model = runs.build_model(config, self.tasks, self.input_shape, rows)
         if self.train_labels is not None:
-            runs.adapt_model(model, config, self.train_labels)
+            runs.adapt_model(model, config, self.train_labels, self.train_inputs)
         # Built now, the optimizer's state is part of the tuner's checkpoints
         # and comes back with `get_best_models`.
         model.optimizer.build(model.trainable_variables)
@@ -289,6 +294,7 @@ def search(
         objective_metric,
         base_config=config,
         train_labels=data.y["train"],
+        train_inputs=data.x["train"],
     )
     options = {} if part is None else {"hyperparameters": part.hyperparameters()}
     search_tuner = make_tuner(

@@ -9,6 +9,7 @@ from mmoeex_tf.layers.experts import (
 )
 from mmoeex_tf.layers.gate import MaskedSoftmaxGate
 from mmoeex_tf.layers.mixture import MMoEEx
+from mmoeex_tf.layers.summary_experts import SummaryExperts
 from mmoeex_tf.layers.towers import TaskHeads, TaskTowers
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "MMoEEx",
     "MaskedSoftmaxGate",
     "RecurrentExperts",
+    "SummaryExperts",
     "TaskHeads",
     "TaskTowers",
 ]

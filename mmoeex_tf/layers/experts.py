@@ -60,6 +60,16 @@ class ExpertStack(keras.layers.Layer):
         self.num_experts = check_positive_integer(num_experts, f"{owner} num_experts")
         self.output_units = None
 
+    def adapt(self, inputs):
+        """Learns statistics of the train inputs, for stacks that have some.
+
+        `MMoEExModel.adapt(..., x=inputs)` calls it; this base stack learns
+        nothing (`SummaryExperts` places its bins).
+
+        Args:
+            inputs: The train inputs.
+        """
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.num_experts, self.output_units)
 

@@ -180,18 +180,27 @@ class MMoEExModel(PackedLogs, keras.Model):
         return self.task_scaling.restore_units(index, outputs)
 
     def adapt(
-        self, y, standardize_targets=True, normalize_losses=True, prior_bias=True
+        self,
+        y,
+        standardize_targets=True,
+        normalize_losses=True,
+        prior_bias=True,
+        x=None,
     ):
-        """Learns the training labels' statistics; call it once before `fit`.
+        """Learns the training data's statistics; call it once before `fit`.
 
         Stores in the model (saved and exported with it) what
         `TaskScaling.adapt` learns, and starts every head at its label prior.
+        With `x`, the experts learn what they need of the inputs
+        (`ExpertStack.adapt`: the bins of `SummaryExperts`).
 
         Args:
             y: Dict task name -> training labels (`NaN` = missing).
             standardize_targets: Standardise regression targets.
             normalize_losses: Divide each task's loss by its prior's loss.
             prior_bias: Set the head biases to the label prior.
+            x: The training inputs, or `None` to leave the experts as they
+                are.
 
         Returns:
             The model.
@@ -199,6 +208,8 @@ class MMoEExModel(PackedLogs, keras.Model):
         first = next(iter(y.values())) if isinstance(y, dict) and y else ()
         validation.check_labels(self.tasks, y, len(first))
         statistics = self.task_scaling.adapt(y, standardize_targets, normalize_losses)
+        if x is not None:
+            self.mixture.experts.adapt(x)
         if prior_bias:
             biases = [statistics[name]["prior_logits"] for name in self.task_names]
             if self.heads.built:

@@ -8,17 +8,20 @@ overriding the previous one; `RunConfig.from_dict` checks the result.
 import dataclasses
 import difflib
 
-from mmoeex_tf.choices import AUTO, MODES, SPLIT_KINDS
+from mmoeex_tf.choices import (
+    AUTO,
+    EXPERT_KINDS,
+    LR_SCHEDULES,
+    MODELS,
+    MODES,
+    OPTIMIZATIONS,
+    SPLIT_KINDS,
+    STRATEGIES,
+)
 from mmoeex_tf.choices import NON_FINITE_POLICIES as NON_FINITE
 from mmoeex_tf.datasets import DATASETS
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.runs import config_values as valid
-
-MODELS = ("mmoeex", "mmoe", "shared-bottom", "single-task")
-STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
-EXPERT_KINDS = ("dense", "lstm", "gru", "conv1d")
-OPTIMIZATIONS = ("joint", "maml")
-LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +55,10 @@ class RunConfig:
         experts: Number of experts (MMoEEx and MMoE).
         expert_units: Layer widths of each expert (filters for conv1d, hidden
             sizes for lstm and gru).
-        expert_kind: `"dense"`, `"lstm"`, `"gru"` or `"conv1d"`; the last
-            three need sequence data.
+        expert_kind: `"dense"`, `"summary"` (dense experts on running
+            summaries and their bins, `SummaryExperts`), `"lstm"`, `"gru"`
+            or `"conv1d"`; all but dense need sequence data.
+        expert_bins: summary experts: quantile bins per running summary.
         expert_dropout: Dropout rate inside the experts.
         input_dropout: Dropout rate on the inputs of the experts and gates
             (every model kind).
@@ -161,10 +166,8 @@ class RunConfig:
     limit_rows: int | None = dataclasses.field(
         default=None,
         metadata={
-            "help": (
-                "train on a random subset of N training rows (quick runs); "
-                "validation and test stay whole"
-            ),
+            "help": "train on a random subset of N training rows (quick runs); "
+            "validation and test stay whole",
             "metavar": "N",
         },
     )
@@ -186,22 +189,19 @@ class RunConfig:
             "metavar": "KIND",
         },
     )
+    expert_bins: int = dataclasses.field(
+        default=8,
+        metadata={"help": "summary experts: bins per summary", "metavar": "B"},
+    )
     expert_dropout: float = dataclasses.field(
         default=0.0, metadata={"help": "dropout in the experts", "metavar": "RATE"}
     )
     input_dropout: float = dataclasses.field(
-        default=0.0,
-        metadata={
-            "help": "dropout on the inputs of experts and gates",
-            "metavar": "RATE",
-        },
+        default=0.0, metadata={"help": "dropout on the inputs", "metavar": "RATE"}
     )
     alpha: float = dataclasses.field(
         default=0.5,
-        metadata={
-            "help": "MMoEEx: fraction of experts tied to one task",
-            "metavar": "A",
-        },
+        metadata={"help": "MMoEEx: share of experts tied to a task", "metavar": "A"},
     )
     mode: str = dataclasses.field(
         default="exclusivity",
@@ -331,6 +331,7 @@ class RunConfig:
             "experts": valid.positive_int,
             "expert_units": valid.units,
             "expert_kind": lambda v: valid.choice(v, EXPERT_KINDS),
+            "expert_bins": valid.positive_int,
             "expert_dropout": valid.rate,
             "input_dropout": valid.rate,
             "alpha": lambda v: valid.number(

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.experts import Conv1DExperts, DenseExperts, RecurrentExperts
+from mmoeex_tf.layers.summary_experts import SummaryExperts
 from mmoeex_tf.models import baselines
 from mmoeex_tf.models.mmoeex_model import MMoEExModel
 from mmoeex_tf.runs.config import AUTO
@@ -92,16 +93,19 @@ def build_model(config, tasks, input_shape, train_rows=None):
     return model
 
 
-def adapt_model(model, config, train_labels):
-    """Learns the training labels' statistics as the config says.
+def adapt_model(model, config, train_labels, train_inputs=None):
+    """Learns the training data's statistics as the config says.
 
     `MMoEExModel.adapt` with the config's `standardize_targets`,
-    `normalize_losses` and `prior_bias`.
+    `normalize_losses` and `prior_bias`, and the training inputs for the
+    experts (the bins of `expert_kind: summary`).
 
     Args:
         model: An `MMoEExModel`.
         config: A `RunConfig`.
         train_labels: Dict task name -> training labels of the model's tasks.
+        train_inputs: The training inputs, or `None` (the experts' statistics
+            stay at their defaults).
 
     Returns:
         The model.
@@ -111,6 +115,7 @@ def adapt_model(model, config, train_labels):
         standardize_targets=config.standardize_targets,
         normalize_losses=config.normalize_losses,
         prior_bias=config.prior_bias,
+        x=train_inputs,
     )
 
 
@@ -226,6 +231,8 @@ def _experts(config, num_experts):
     options = {"dropout": config.expert_dropout, "seed": config.seed}
     if kind == "dense":
         return DenseExperts(num_experts, units, **options)
+    if kind == "summary":
+        return SummaryExperts(num_experts, units, bins=config.expert_bins, **options)
     if kind == "conv1d":
         return Conv1DExperts(num_experts, units, padding="causal", **options)
     return RecurrentExperts(num_experts, units, cell=kind, **options)

@@ -110,7 +110,7 @@ def train(model, data, config, callbacks=(), verbose=1, checkpoints=None):
         best.best_epoch, best.best_score = done.best_epoch, done.best_score
         best.best_weights = done.best_weights
     else:
-        adapt_model(model, config, data.y["train"])
+        adapt_model(model, config, data.y["train"], data.x["train"])
     start = time.perf_counter()
 
     def progress():
