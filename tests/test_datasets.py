@@ -1,5 +1,6 @@
 """Tests of mmoeex_tf.datasets on the shared real data and small made-up files."""
 
+import dataclasses
 import gzip
 import shutil
 import time
@@ -10,9 +11,11 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from mmoeex_tf import Task, datasets
+from mmoeex_tf import Task, datasets, runs
+from mmoeex_tf.analysis.scores import score_model
 from mmoeex_tf.datasets import molecule_features, physionet
 from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.runs.config_files import recipe
 
 CENSUS_FILE = "census_income_kdd/census-income.test.gz"
 CENSUS_SPLIT = "census_income_kdd/split_seed2021.npz"
@@ -397,6 +400,22 @@ def test_physio4_tf_dataset(physio):
     assert x_spec == tf.TensorSpec((None, 48, 82), tf.float32)
     assert y_spec["los"] == tf.TensorSpec((None, 48), tf.float32)
     assert y_spec["ihm"] == tf.TensorSpec((None,), tf.float32)
+
+
+@pytest.mark.slow
+def test_physio4_recipe_beats_the_trivial_predictor_on_every_task(physio):
+    """Two epochs of the recipe (summary experts, one network per task)."""
+    config = dataclasses.replace(recipe("physio4"), epochs=2)
+    model = runs.build_model(
+        config, physio.tasks, physio.x["train"].shape[1:], len(physio.x["train"])
+    )
+    runs.train(model, physio, config, verbose=0)
+    scores = score_model(model, *physio.split("val"))
+    median = np.nanmedian(physio.y["train"]["sofa"])
+    trivial_sofa = np.nanmean(np.abs(physio.y["val"]["sofa"] - median))
+    assert scores["ihm"] > 0.8 and scores["decomp"] > 0.7, scores
+    assert scores["los"] > 0.03, scores  # linear kappa; trivial 0
+    assert scores["sofa"] < 0.8 * trivial_sofa, (scores, trivial_sofa)
 
 
 # tox21 and toxcast
