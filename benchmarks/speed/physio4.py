@@ -1,4 +1,4 @@
-"""Section 5 (`physio`): recurrent and convolutional experts on physio4."""
+"""Section 5 (`physio`): recurrent, convolutional and summary experts on physio4."""
 
 from pathlib import Path
 
@@ -37,6 +37,9 @@ def physio_variants(gpu):
     def recurrent(cell, **options):
         return lambda: mt.RecurrentExperts(6, 16, cell=cell, seed=0, **options)
 
+    def summary():
+        return mt.SummaryExperts(6, 16, bins=8, seed=0)
+
     variants = {
         "GRU, joint": (recurrent("gru"), lambda: None),
         "GRU, separate layers, joint": (recurrent("gru", grouped=False), lambda: None),
@@ -58,6 +61,11 @@ def physio_variants(gpu):
             lambda: mt.Conv1DExperts(6, 16, padding="causal", seed=0),
             lambda: None,
         ),
+        "Summary (8 bins), joint": (summary, lambda: None),
+        "Summary (8 bins), MAML-MTL order 2": (
+            summary,
+            lambda: MAMLMTL(order=2, split_ratio=None),
+        ),
     }
     if gpu:
         for cell, name in (("gru", "GRU"), ("lstm", "LSTM")):
@@ -69,7 +77,7 @@ def physio_variants(gpu):
 
 
 def section_physio(ctx):
-    """Section 5: recurrent and convolutional experts on physio4."""
+    """Section 5: recurrent, convolutional and summary experts on physio4."""
     print("## 5. physio4: recurrent experts\n")
     path = Path(ctx.args.physio_path)
     if not path.exists():
@@ -106,7 +114,8 @@ def section_physio(ctx):
         f"({', '.join(task.name for task in data.tasks)}); "
         "6 experts of 16 units (one grouped recurrence per kind; `separate "
         "layers`: `grouped=False`, one Keras layer per expert, as before "
-        "grouping), alpha 0.5 exclusivity, towers of 16, AdamW lr "
+        "grouping; summary experts: `SummaryExperts`, 8 bins, at their "
+        "default edges), alpha 0.5 exclusivity, towers of 16, AdamW lr "
         f"1e-3 weight decay 1e-4, batch {PHYSIO_BATCH}, MAML-MTL with "
         "`split_ratio=None` (the reproduction's settings). Median of "
         f"{ctx.args.repeats} rounds x {steps} train step{'s' * (steps != 1)} "
@@ -149,13 +158,20 @@ def section_physio(ctx):
         f"<= {bound}",
         ratio <= bound,
     )
+    summary_ratio = (
+        timed["Summary (8 bins), MAML-MTL order 2"].median
+        / timed["Summary (8 bins), joint"].median
+    )
+    print(f"\nSummary experts MAML-MTL order 2 / joint step = {summary_ratio:.2f}")
     kernels = {
         name.removesuffix(", joint"): timed[name].median
         for name in timed
         if name.endswith(", joint")
     }
     best = min(kernels, key=kernels.get)
-    recurrent = {k: v for k, v in kernels.items() if not k.startswith("Conv1D")}
+    recurrent = {
+        k: v for k, v in kernels.items() if not k.startswith(("Conv1D", "Summary"))
+    }
     best_recurrent = min(recurrent, key=recurrent.get)
     print(
         f"\n\nFastest joint experts on this device: {best} "
