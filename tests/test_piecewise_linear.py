@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mmoeex_tf.datasets.piecewise_linear import (
+from mmoeex_tf.layers.piecewise_linear import (
     bin_names,
     piecewise_linear,
     quantile_edges,

@@ -4,7 +4,7 @@ import pytest
 
 import mmoeex_tf as mt
 from mmoeex_tf import MMoEExError, SummaryExperts
-from mmoeex_tf.datasets.piecewise_linear import (
+from mmoeex_tf.layers.piecewise_linear import (
     edge_matrix,
     piecewise_linear,
     piecewise_linear_columns,

@@ -12,12 +12,12 @@ from mmoeex_tf.datasets.base import (
     split_arrays,
     split_indices,
 )
-from mmoeex_tf.datasets.piecewise_linear import (
+from mmoeex_tf.errors import MMoEExError
+from mmoeex_tf.layers.piecewise_linear import (
     bin_names,
     piecewise_linear,
     quantile_edges,
 )
-from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.tasks import Task
 
 COLUMNS = (
@@ -89,7 +89,7 @@ def load_census3(path=None):
     degree). Features: every column but education, marital status, the
     instance weight and the income label; each numeric column min-max
     scaled and followed by its piecewise-linear encoding on 128 quantile
-    bins (`datasets.piecewise_linear`), the others one-hot, all with
+    bins (`layers.piecewise_linear`), the others one-hot, all with
     train-split statistics only (categories absent from train get all
     zeros). Rows are split 60/20/20 by
     `numpy.random.default_rng(2021).permutation`; `info["rows"]` holds each

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from mmoeex_tf._checks import check_integer
 from mmoeex_tf.choices import AUTO
-from mmoeex_tf.datasets.piecewise_linear import (
+from mmoeex_tf.layers.piecewise_linear import (
     bin_names,
     piecewise_linear,
     quantile_edges,

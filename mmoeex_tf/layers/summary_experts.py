@@ -16,9 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 from mmoeex_tf._checks import check_positive_integer
-from mmoeex_tf.datasets.piecewise_linear import edge_matrix, piecewise_linear_columns
 from mmoeex_tf.errors import MMoEExError
 from mmoeex_tf.layers.experts import DenseExperts
+from mmoeex_tf.layers.piecewise_linear import edge_matrix, piecewise_linear_columns
 
 #: The running summaries of every input, in this order, then the position.
 SUMMARIES = ("value", "mean", "min", "max")

@@ -191,16 +191,14 @@ class MMoEExModel(PackedLogs, keras.Model):
 
         Stores in the model (saved and exported with it) what
         `TaskScaling.adapt` learns, and starts every head at its label prior.
-        With `x`, the experts learn what they need of the inputs
-        (`ExpertStack.adapt`: the bins of `SummaryExperts`).
 
         Args:
             y: Dict task name -> training labels (`NaN` = missing).
             standardize_targets: Standardise regression targets.
             normalize_losses: Divide each task's loss by its prior's loss.
             prior_bias: Set the head biases to the label prior.
-            x: The training inputs, or `None` to leave the experts as they
-                are.
+            x: The training inputs, from which the experts learn what they
+                need (`ExpertStack.adapt`: `SummaryExperts`' bins), or `None`.
 
         Returns:
             The model.
@@ -362,15 +360,9 @@ class MMoEExModel(PackedLogs, keras.Model):
             NonFiniteMonitor(self.non_finite),
             *(callbacks or []),
         ]
+        kwargs.update(validation_data=validation_data, callbacks=callbacks)
         with without_model_pruning():
-            return super().fit(
-                x,
-                y,
-                *args,
-                validation_data=validation_data,
-                callbacks=callbacks,
-                **kwargs,
-            )
+            return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """`keras.Model.evaluate`, data checked and model pruning off as in `fit`."""
