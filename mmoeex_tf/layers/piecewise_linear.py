@@ -52,10 +52,8 @@ def piecewise_linear(values, edges):
         `clip((x - edges[k]) / (edges[k + 1] - edges[k]), 0, 1)`.
     """
     values = tf.reshape(tf.cast(values, tf.float64), (-1, 1))
-    edges = tf.constant(edges, tf.float64)
-    low, high = edges[:-1], edges[1:]
-    encoded = tf.clip_by_value((values - low) / (high - low), 0.0, 1.0)
-    return tf.cast(encoded, tf.float32)
+    edges = tf.constant([edges], tf.float64)  # one column's edge matrix
+    return tf.cast(piecewise_linear_columns(values, edges), tf.float32)
 
 
 def bin_names(name, edges):
