@@ -41,8 +41,12 @@ def test_auto_is_the_largest_divisor_of_the_steps_up_to_the_limit(steps, expecte
     assert steps_per_execution(config, 10 * steps - 3) == expected
 
 
-def test_auto_is_one_for_maml_and_where_a_step_must_act_on_its_own():
-    assert steps_per_execution(RunConfig(optimization="maml"), 10_000) == 1
+def test_auto_counts_maml_steps_like_joint_ones():
+    config = RunConfig(optimization="maml", batch_size=512)
+    assert steps_per_execution(config, 59_604) == 13  # census3: 117 steps
+
+
+def test_auto_is_one_where_a_step_must_act_on_its_own():
     assert steps_per_execution(RunConfig(non_finite="stop"), 10_000) == 1
     assert steps_per_execution(RunConfig(strategy="multi-worker"), 10_000) == 1
     assert steps_per_execution(RunConfig(strategy="mirrored"), 10_000) == 1
@@ -74,8 +78,8 @@ def test_bad_values_are_named(value):
     assert repr(value) in str(error.value)
 
 
-def _trained(steps):
-    config = RunConfig.from_dict({**TINY, "steps_per_execution": steps})
+def _trained(steps, **changes):
+    config = RunConfig.from_dict({**TINY, **changes, "steps_per_execution": steps})
     data = runs.load_run_data(config)
     keras.utils.set_random_seed(config.seed)  # as `runs.run` does
     model = runs.build_model(config, data.tasks, (10,), len(data.x["train"]))
@@ -83,9 +87,14 @@ def _trained(steps):
     return model, result
 
 
-def test_auto_trains_as_one_step_per_execution():
-    auto, auto_result = _trained("auto")
-    one, one_result = _trained(1)
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"optimization": "maml", "maml": {"order": 2}}],
+    ids=["joint", "maml"],
+)
+def test_auto_trains_as_one_step_per_execution(changes):
+    auto, auto_result = _trained("auto", **changes)
+    one, one_result = _trained(1, **changes)
     assert (auto.steps_per_execution, one.steps_per_execution) == (4, 1)
     # every epoch runs its own 4 steps: none runs into the next epoch's batches
     assert int(auto.optimizer.iterations.numpy()) == 3 * 4

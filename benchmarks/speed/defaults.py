@@ -84,9 +84,9 @@ def section_defaults(ctx):
     print("## 9. census3: the new defaults against the old\n")
     print(
         "Old defaults: `steps_per_execution=1`, no XLA. New defaults: "
-        '`steps_per_execution="auto"` (column `s/e`: for joint training the '
-        f"largest divisor of the {steps} steps per epoch up to 16, for MAML-MTL "
-        "1), `jit_compile` as `RunConfig` has it "
+        '`steps_per_execution="auto"` (column `s/e`: the largest divisor of '
+        f"the {steps} steps per epoch up to 16), `jit_compile` as `RunConfig` "
+        "has it "
         f"({'on' if run_config(ctx, 'joint', 'new defaults').jit_compile else 'off'})"
         "; XLA on top of them for comparison. Epochs as in section 1 (median of "
         f"{ctx.args.repeats} after a warm-up epoch). `x old`: old / this (> 1 "

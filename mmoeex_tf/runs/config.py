@@ -298,7 +298,8 @@ class RunConfig:
         default=AUTO,
         metadata={
             "help": "training steps per call of the compiled loop, or auto "
-            "(joint training: up to 16, dividing the steps per epoch; else 1)",
+            "(up to 16, dividing the steps per epoch; 1 with --non-finite stop "
+            "or several replicas)",
             "metavar": "N",
         },
     )

@@ -167,10 +167,8 @@ def steps_per_execution(config, train_rows=None):
     is seen, every that many steps; epoch-level ones (validation, the best
     weights, early stopping, checkpoints) are unaffected.
 
-    `"auto"` is 1 for MAML-MTL (`optimization="maml"`): its step traced
-    inside Keras' loop over steps makes the first epoch 5-20 s longer on
-    census3, which a 12-epoch run does not earn back (the epochs after it
-    are 1.2-1.6x faster; `benchmarks/RESULTS.md`). It is 1 too where a step
+    MAML-MTL steps gain as much (census3 epochs 1.1-2.3x faster, whole
+    12-epoch runs 1.2x, `benchmarks/RESULTS.md`). It is 1 where a step
     must act on its own:
 
     - `non_finite="stop"`: training stops after the first step with a NaN
@@ -212,7 +210,6 @@ def steps_per_execution(config, train_rows=None):
         return value
     if (
         steps is None
-        or config.optimization == "maml"
         or config.non_finite == "stop"
         or config.strategy in ("mirrored", "multi-worker")
         or tf.distribute.get_strategy().num_replicas_in_sync > 1
