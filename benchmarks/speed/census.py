@@ -9,6 +9,7 @@ from benchmarks.speed.common import BATCH, TRAININGS, fit_runner, interleaved, l
 from mmoeex_tf import runs
 from mmoeex_tf.datasets import load_census3
 from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.runs.factory import steps_per_execution
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,9 +65,15 @@ def census_model(data, setting):
     return runs.build_model(config, data.tasks, data.x["train"].shape[1:])
 
 
-def default_settings():
-    """The three trainings with every knob at its default."""
-    return [CensusSetting(name) for name in TRAININGS]
+def auto_steps(ctx, training):
+    """What `steps_per_execution="auto"` resolves to for a census3 run."""
+    config = census_config(CensusSetting(training, "auto"))
+    return steps_per_execution(config, len(ctx.census.x["train"]))
+
+
+def default_settings(ctx):
+    """The three trainings with every knob at its default (`RunConfig`'s)."""
+    return [CensusSetting(name, auto_steps(ctx, name)) for name in TRAININGS]
 
 
 def knob_settings(spe_values):

@@ -6,10 +6,14 @@ import time
 
 import keras
 
-from benchmarks.speed.census import CensusSetting, census_config, measure_census_epochs
+from benchmarks.speed.census import (
+    CensusSetting,
+    auto_steps,
+    census_config,
+    measure_census_epochs,
+)
 from benchmarks.speed.common import TRAININGS, log
 from mmoeex_tf import runs
-from mmoeex_tf.runs.factory import steps_per_execution
 
 # Run settings compared: name -> RunConfig changes ("auto": resolved by the
 # run). The old defaults: one step per call, no XLA.
@@ -18,12 +22,6 @@ RUN_SETTINGS = {
     "new defaults": {},
     "new defaults + XLA": {"jit_compile": True},
 }
-
-
-def auto_steps(ctx, training):
-    """What `steps_per_execution="auto"` resolves to for a census3 run."""
-    config = census_config(CensusSetting(training, "auto"))
-    return steps_per_execution(config, len(ctx.census.x["train"]))
 
 
 def run_config(ctx, training, setting):

@@ -14,12 +14,13 @@ from benchmarks.speed.common import TRAININGS
 def section_knobs(ctx):
     """Section 2: steps per execution, XLA and MAML outer passes on census3."""
     spe_values = ctx.args.spe
-    measure_census_epochs(ctx, default_settings() + knob_settings(spe_values))
+    defaults = dict(zip(TRAININGS, default_settings(ctx)))
+    measure_census_epochs(ctx, list(defaults.values()) + knob_settings(spe_values))
     steps = ctx.census_steps
     print("## 2. census3: steps_per_execution, XLA, MAML-MTL outer passes\n")
     print(
         "Same model, data and epochs as section 1. `x default`: the median "
-        "epoch with every knob at its default divided by this one (> 1 is "
+        "epoch with every knob at its default (section 1) divided by this one (> 1 is "
         "faster). Warm-up: the first epoch, tracing and XLA compiling "
         "included. Outer: how MAML-MTL runs its K outer passes, `auto` "
         "followed by what it picks here; batched under XLA is not run (about "
@@ -32,7 +33,7 @@ def section_knobs(ctx):
     print("|---|---:|---|---|---:|---:|---:|---:|")
     for setting in knob_settings(spe_values):
         samples = ctx.epoch_times[setting]
-        base = ctx.epoch_times[CensusSetting(setting.training)].median
+        base = ctx.epoch_times[defaults[setting.training]].median
         outer = "n/a"
         if TRAININGS[setting.training] is not None:
             outer = setting.outer
@@ -57,7 +58,7 @@ def section_knobs(ctx):
     )
     print("|---|---|---|---|")
     for name in TRAININGS:
-        base = ctx.epoch_times[CensusSetting(name)].median
+        base = ctx.epoch_times[defaults[name]].median
         timed = {
             s: t.median
             for s, t in ctx.epoch_times.items()
@@ -81,9 +82,10 @@ def section_knobs(ctx):
     for name, order in TRAININGS.items():
         loop = ctx.epoch_times.get(CensusSetting(name, 1, False, "loop"))
         if order is not None and loop is not None and loop.values:
-            auto = ctx.epoch_times[CensusSetting(name)]
+            auto = ctx.epoch_times[CensusSetting(name, 1)]
             print(
-                f"{name}, no XLA: auto ({ctx.outer_modes[CensusSetting(name)]}) "
+                f"{name}, no XLA, 1 step/execution: auto "
+                f"({ctx.outer_modes[CensusSetting(name, 1)]}) "
                 f"/ looped outer passes = {auto.median / loop.median:.2f}  "
             )
     print()
