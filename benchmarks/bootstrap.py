@@ -3,7 +3,8 @@
 Trains a data set's recipe (`mmoeex_tf/runs/recipes/<data>.yaml`, through
 `runs.train` as `mmoeex train` does) with several seeds and the protocol's
 classical model (`classical.classical_predictions`: the trees unless told
-otherwise), then resamples the test rows with replacement (a paired
+otherwise) or, with `--against KEY=JSON ...`, the recipe with those changes
+(the same seeds), then resamples the test rows with replacement (a paired
 bootstrap: the same rows for both models in each resample; for sequences a
 row is a whole stay) and prints, per task and for the mean over tasks when
 they share one metric, each model's score with its 95 % interval, the
@@ -15,6 +16,7 @@ thousands of steps is decided by those few stays.
 
     python benchmarks/bootstrap.py --data physio4 --seeds 0 1 2
     python benchmarks/bootstrap.py --data tox21 --set descriptors=true 'model="mmoeex"'
+    python benchmarks/bootstrap.py --data physio4 --set 'model="mmoeex"' --against 'model="single-task"'
 
 tox21 and toxcast have the protocol's features (the Morgan bits alone)
 unless `--set descriptors=true`; other `--set KEY=JSON` change the recipe.
@@ -56,14 +58,15 @@ def rows_with_positives(labels):
 
 
 def resampled_scores(tasks, labels, networks, classical, rows):
-    """Scores of the networks (mean over seeds) and the classical model.
+    """Scores of the network and the model compared (each the mean over seeds).
 
     Args:
         tasks: The `Task`s.
         labels: Task name -> test labels, rows first.
         networks: One dict task name -> test predictions per seed.
-        classical: Task name -> the classical model's test predictions
-            (`None` for a task it has none of).
+        classical: The same for the model compared: one dict for the
+            classical model (`None` for a task it has none of), one per seed
+            for a second network.
         rows: The row numbers of the resample.
 
     Returns:
@@ -71,13 +74,13 @@ def resampled_scores(tasks, labels, networks, classical, rows):
     """
     scores = np.full((len(tasks), 2), np.nan)
     for i, task in enumerate(tasks):
-        if classical[task.name] is None:
+        if classical[0][task.name] is None:
             continue
         y = labels[task.name][rows]
-        scores[i, 0] = np.mean(
-            [task_score(task, y, p[task.name][rows]) for p in networks]
-        )
-        scores[i, 1] = task_score(task, y, classical[task.name][rows])
+        for j, predictions in enumerate((networks, classical)):
+            scores[i, j] = np.mean(
+                [task_score(task, y, p[task.name][rows]) for p in predictions]
+            )
     return scores
 
 
@@ -116,7 +119,7 @@ def bootstrap(tasks, labels, networks, classical, resamples, seed=0):
         tasks: The `Task`s.
         labels: Task name -> test labels, rows first.
         networks: One dict task name -> test predictions per seed.
-        classical: Task name -> the classical model's test predictions.
+        classical: The same for the model compared (see `resampled_scores`).
         resamples: Number of resamples of the rows.
         seed: Seed of the resampling.
 
@@ -157,13 +160,24 @@ def main():
         "--classical", default="trees", help="classical model: trees or linear"
     )
     parser.add_argument("--set", nargs="*", default=[], help="KEY=JSON overrides")
+    parser.add_argument(
+        "--against",
+        nargs="+",
+        help="KEY=JSON changes of the recipe: compare with that network "
+        "instead of a classical model",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     config = protocol_recipe(args.data, args.set)
     data = runs.load_run_data(config)
     start = time.perf_counter()
     networks = network_predictions(data, config, args.seeds)
-    classical = classical_predictions(data)[args.classical]["test"]
+    if args.against:
+        other = protocol_recipe(args.data, [*args.set, *args.against])
+        classical = network_predictions(data, other, args.seeds)
+        args.classical = other.model
+    else:
+        classical = [classical_predictions(data)[args.classical]["test"]]
     print(f"trained in {time.perf_counter() - start:.0f} s ({config.model})")
     labels = {task.name: data.y["test"][task.name] for task in data.tasks}
     results = bootstrap(data.tasks, labels, networks, classical, args.resamples)
