@@ -57,27 +57,27 @@ def rows_with_positives(labels):
     return int(positive.any(axis=1).sum())
 
 
-def resampled_scores(tasks, labels, networks, classical, rows):
+def resampled_scores(tasks, labels, networks, compared, rows):
     """Scores of the network and the model compared (each the mean over seeds).
 
     Args:
         tasks: The `Task`s.
         labels: Task name -> test labels, rows first.
         networks: One dict task name -> test predictions per seed.
-        classical: The same for the model compared: one dict for the
+        compared: The same for the model compared: one dict for the
             classical model (`None` for a task it has none of), one per seed
             for a second network.
         rows: The row numbers of the resample.
 
     Returns:
-        An array `(tasks, 2)`: network, classical; `NaN` where undefined.
+        An array `(tasks, 2)`: network, compared; `NaN` where undefined.
     """
     scores = np.full((len(tasks), 2), np.nan)
     for i, task in enumerate(tasks):
-        if classical[0][task.name] is None:
+        if compared[0][task.name] is None:
             continue
         y = labels[task.name][rows]
-        for j, predictions in enumerate((networks, classical)):
+        for j, predictions in enumerate((networks, compared)):
             scores[i, j] = np.mean(
                 [task_score(task, y, p[task.name][rows]) for p in predictions]
             )
@@ -89,7 +89,8 @@ def summary(metric, observed, draws):
 
     Args:
         metric: The primary metric of the scores.
-        observed: `(network, classical)` on the whole test split.
+        observed: `(network, compared model)` on the whole test split (its
+            keys stay `"classical"` in the results, for either kind).
         draws: `(resamples, 2)` scores over the resamples (`NaN` rows
             dropped).
 
@@ -112,14 +113,14 @@ def summary(metric, observed, draws):
     }
 
 
-def bootstrap(tasks, labels, networks, classical, resamples, seed=0):
+def bootstrap(tasks, labels, networks, compared, resamples, seed=0):
     """Paired bootstrap of every task's test score and of their mean.
 
     Args:
         tasks: The `Task`s.
         labels: Task name -> test labels, rows first.
         networks: One dict task name -> test predictions per seed.
-        classical: The same for the model compared (see `resampled_scores`).
+        compared: The same for the model compared (see `resampled_scores`).
         resamples: Number of resamples of the rows.
         seed: Seed of the resampling.
 
@@ -130,11 +131,11 @@ def bootstrap(tasks, labels, networks, classical, resamples, seed=0):
     """
     rng = np.random.default_rng(seed)
     num_rows = len(next(iter(labels.values())))
-    observed = resampled_scores(tasks, labels, networks, classical, np.arange(num_rows))
+    observed = resampled_scores(tasks, labels, networks, compared, np.arange(num_rows))
     draws = np.stack(
         [
             resampled_scores(
-                tasks, labels, networks, classical, rng.integers(0, num_rows, num_rows)
+                tasks, labels, networks, compared, rng.integers(0, num_rows, num_rows)
             )
             for _ in range(resamples)
         ]
@@ -174,17 +175,18 @@ def main():
     networks = network_predictions(data, config, args.seeds)
     if args.against:
         other = protocol_recipe(args.data, [*args.set, *args.against])
-        classical = network_predictions(data, other, args.seeds)
-        args.classical = other.model
+        compared = network_predictions(data, other, args.seeds)
+        compared_name = other.model
     else:
-        classical = [classical_predictions(data)[args.classical]["test"]]
+        compared = [classical_predictions(data)[args.classical]["test"]]
+        compared_name = args.classical
     print(f"trained in {time.perf_counter() - start:.0f} s ({config.model})")
     labels = {task.name: data.y["test"][task.name] for task in data.tasks}
-    results = bootstrap(data.tasks, labels, networks, classical, args.resamples)
+    results = bootstrap(data.tasks, labels, networks, compared, args.resamples)
     seeds = ", ".join(map(str, args.seeds))
     print(
-        f"| task | metric | network (seeds {seeds}) [95 %] | {args.classical} [95 %] "
-        f"| network's lead [95 %] | resamples network >= {args.classical} "
+        f"| task | metric | network (seeds {seeds}) [95 %] | {compared_name} [95 %] "
+        f"| network's lead [95 %] | resamples network >= {compared_name} "
         "| rows with a positive |"
     )
     print("|---|---|---|---|---|---:|---:|")

@@ -195,8 +195,8 @@ def main(argv=None):
     print("\n".join(machine_info()) + "\n")
     # One interleaved measurement of census3 epochs serves every section.
     settings = {
-        "epochs": lambda: default_settings(ctx),
-        "knobs": lambda: default_settings(ctx) + knob_settings(args.spe),
+        "epochs": lambda: list(default_settings(ctx).values()),
+        "knobs": lambda: [*default_settings(ctx).values(), *knob_settings(args.spe)],
         "defaults": lambda: defaults.epoch_settings(ctx),
     }
     chosen = [make() for name, make in settings.items() if name in args.sections]

@@ -72,8 +72,8 @@ def auto_steps(ctx, training):
 
 
 def default_settings(ctx):
-    """The three trainings with every knob at its default (`RunConfig`'s)."""
-    return [CensusSetting(name, auto_steps(ctx, name)) for name in TRAININGS]
+    """Training name -> its setting with every knob at its default (`RunConfig`'s)."""
+    return {name: CensusSetting(name, auto_steps(ctx, name)) for name in TRAININGS}
 
 
 def knob_settings(spe_values):

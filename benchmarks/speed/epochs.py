@@ -11,7 +11,7 @@ EPOCH_TARGETS = {"joint": 0.35, "MAML-MTL order 1": 0.6, "MAML-MTL order 2": 1.0
 
 def section_epochs(ctx):
     """Section 1: census3 epoch times of joint and MAML-MTL training."""
-    settings = dict(zip(TRAININGS, default_settings(ctx)))
+    settings = default_settings(ctx)
     measure_census_epochs(ctx, list(settings.values()))
     steps = ctx.census_steps
     print("## 1. census3 reference configuration: training epoch\n")

@@ -14,7 +14,7 @@ from benchmarks.speed.common import TRAININGS
 def section_knobs(ctx):
     """Section 2: steps per execution, XLA and MAML outer passes on census3."""
     spe_values = ctx.args.spe
-    defaults = dict(zip(TRAININGS, default_settings(ctx)))
+    defaults = default_settings(ctx)
     measure_census_epochs(ctx, list(defaults.values()) + knob_settings(spe_values))
     steps = ctx.census_steps
     print("## 2. census3: steps_per_execution, XLA, MAML-MTL outer passes\n")
