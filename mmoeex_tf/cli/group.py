@@ -19,7 +19,8 @@ def add_command(commands):
             "compare it on the test split with one model for all tasks (and, "
             "with --single-task, one model per task). Writes summary.csv, "
             "task_scores.csv, groups.txt and similarity.png. The model options "
-            "describe every model trained."
+            "describe every model trained, MMoEEx masks drawn from alpha (a "
+            "config's gate_mask is not used)."
         ),
     )
     add_config_option(parser)
@@ -43,7 +44,8 @@ def handle(args):
     from mmoeex_tf import runs
     from mmoeex_tf.runs import grouping_report
 
-    config = run_config(args)
+    # The groups' models draw their masks: a gate_mask names all the tasks.
+    config = dataclasses.replace(run_config(args), gate_mask={})
     default = f"runs/{config.data}-group-{time.strftime('%Y%m%d-%H%M%S')}"
     folder = runs.new_output_folder(
         dataclasses.replace(config, output=config.output or default)

@@ -114,7 +114,8 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
         base_config: A `RunConfig` for everything not searched (expert
             kind, expert dropout, tower dropout, weight decay, seed, further
             `maml` options); its values of searched settings are ignored,
-            and the model is always MMoEEx (`alpha` 0 is MMoE).
+            and the model is always MMoEEx (`alpha` 0 is MMoE) with the mask
+            drawn from `alpha` and `mode` (no `gate_mask`).
         optimizations: The `optimization` choices, from `"joint"` and
             `"maml"` (MAML-MTL, `mmoeex_tf.training.maml.MAMLMTL`).
         train_labels: Dict task name -> training labels; every trial's model
@@ -181,6 +182,7 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
             "expert_units": (hp.Choice("expert_units", [8, 16, 32, 64]),),
             "alpha": hp.Float("alpha", 0.0, 0.75, step=0.25),
             "mode": hp.Choice("mode", ["exclusivity", "exclusion"]),
+            "gate_mask": {},
             "tower_units": (hp.Choice("tower_units", [8, 16, 32]),),
             "learning_rate": hp.Float("learning_rate", 1e-4, 1e-2, sampling="log"),
             "optimization": hp.Choice("optimization", list(self.optimizations)),

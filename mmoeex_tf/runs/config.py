@@ -66,6 +66,11 @@ class RunConfig:
         mode: MMoEEx: `"exclusivity"` or `"exclusion"`.
         gate_units: Width of a projection of the input shared by all gates;
             `None` gives every gate its own weights on the whole input.
+        gate_mask: MMoEEx: task name -> the indices of the experts open to
+            it, instead of the random draw of `alpha` and `mode`; a task not
+            named has every expert open. Other models ignore it, as they
+            ignore `alpha`. `{los: [0], sofa: [1], ihm: [2, 3],
+            decomp: [2, 3]}` gives los and sofa an expert each of their own.
         tower_units: Layer widths of every task's tower (may be empty).
         tower_dropout: Dropout rate in the towers.
         optimization: `"joint"` (sum of task losses) or `"maml"`
@@ -211,6 +216,10 @@ class RunConfig:
         default=None,
         metadata={"help": "width of an input projection shared by the gates"},
     )
+    gate_mask: dict = dataclasses.field(
+        default_factory=dict,
+        metadata={"help": "MMoEEx: task -> the experts open to it (not alpha)"},
+    )
     tower_units: tuple[int, ...] = dataclasses.field(
         default=(16,),
         metadata={
@@ -320,48 +329,7 @@ class RunConfig:
 
     def __post_init__(self):
         booleans = [f.name for f in dataclasses.fields(self) if f.type is bool]
-        checks = {
-            **dict.fromkeys(booleans, valid.boolean),
-            "data": lambda v: valid.choice(v, DATASETS),
-            "data_path": lambda v: valid.optional(v, valid.string),
-            "data_options": valid.mapping,
-            "numeric_bins": lambda v: valid.or_auto(v, valid.natural_int),
-            "split": lambda v: valid.choice(v, SPLIT_KINDS),
-            "limit_rows": lambda v: valid.optional(v, valid.positive_int),
-            "model": lambda v: valid.choice(v, MODELS),
-            "experts": valid.positive_int,
-            "expert_units": valid.units,
-            "expert_kind": lambda v: valid.choice(v, EXPERT_KINDS),
-            "expert_bins": valid.positive_int,
-            "expert_dropout": valid.rate,
-            "input_dropout": valid.rate,
-            "alpha": lambda v: valid.number(
-                v, "a number in [0, 1]", lambda x: 0 <= x <= 1
-            ),
-            "mode": lambda v: valid.choice(v, MODES),
-            "gate_units": lambda v: valid.optional(v, valid.positive_int),
-            "outcomes": lambda v: valid.optional(v, valid.string),
-            "tower_units": lambda v: valid.units(v, allow_empty=True),
-            "tower_dropout": valid.rate,
-            "optimization": lambda v: valid.choice(v, OPTIMIZATIONS),
-            "maml": valid.mapping,
-            "learning_rate": lambda v: valid.number(
-                v, "a positive number", lambda x: x > 0
-            ),
-            "lr_schedule": lambda v: valid.choice(v, LR_SCHEDULES),
-            "warmup_epochs": valid.natural_int,
-            "early_stopping": lambda v: valid.optional(v, valid.positive_int),
-            "weight_decay": lambda v: valid.number(
-                v, "a number >= 0", lambda x: x >= 0
-            ),
-            "batch_size": valid.positive_int,
-            "epochs": valid.positive_int,
-            "seed": valid.natural_int,
-            "non_finite": lambda v: valid.choice(v, NON_FINITE),
-            "steps_per_execution": lambda v: valid.or_auto(v, valid.positive_int),
-            "strategy": lambda v: valid.choice(v, STRATEGIES),
-            "output": lambda v: valid.optional(v, valid.string),
-        }
+        checks = valid.field_checks(booleans)
         for name, check in checks.items():
             try:
                 value = check(getattr(self, name))
@@ -370,6 +338,12 @@ class RunConfig:
                     f"Invalid {name}: expected {invalid}, got {getattr(self, name)!r}."
                 ) from None
             object.__setattr__(self, name, value)
+        for task, experts in self.gate_mask.items():
+            if self.model == "mmoeex" and experts[-1] >= self.experts:
+                raise MMoEExError(
+                    f"Invalid gate_mask: task {task!r} opens expert {experts[-1]}, "
+                    f"but the experts are numbered 0 to {self.experts - 1}."
+                )
 
     @classmethod
     def from_dict(cls, values):

@@ -12,7 +12,18 @@ from mmoeex_tf._checks import (
     check_positive_integer,
     check_units,
 )
-from mmoeex_tf.choices import AUTO
+from mmoeex_tf.choices import (
+    AUTO,
+    EXPERT_KINDS,
+    LR_SCHEDULES,
+    MODELS,
+    MODES,
+    OPTIMIZATIONS,
+    SPLIT_KINDS,
+    STRATEGIES,
+)
+from mmoeex_tf.choices import NON_FINITE_POLICIES as NON_FINITE
+from mmoeex_tf.datasets import DATASETS
 
 
 class Invalid(Exception):
@@ -52,6 +63,26 @@ def mapping(value):
     if not isinstance(value, dict):
         raise Invalid("a mapping of keyword arguments")
     return dict(value)
+
+
+def task_experts(value):
+    """`value` as a dict task name -> sorted list of distinct expert indices.
+
+    The mapping of `RunConfig.gate_mask`: every key a task name, every value
+    a non-empty list of integers >= 0. Whether the names and indices exist is
+    checked where the tasks and experts are known (`runs.factory`).
+    """
+    expected = "a mapping of task name to a list of expert indices (integers >= 0)"
+    if not isinstance(value, dict):
+        raise Invalid(expected)
+    checked = {}
+    for task, experts in value.items():
+        if not isinstance(task, str) or not isinstance(experts, (list, tuple)):
+            raise Invalid(expected)
+        if not experts:
+            raise Invalid(f"{expected}; task {task!r} has no expert")
+        checked[task] = sorted({natural_int(expert) for expert in experts})
+    return checked
 
 
 def from_checks(check, value, **options):
@@ -106,3 +137,52 @@ def or_auto(value, check):
         return check(value)
     except Invalid as invalid:
         raise Invalid(f"{invalid} or {AUTO!r}") from None
+
+
+def field_checks(booleans):
+    """The check of every `RunConfig` field, by name.
+
+    Args:
+        booleans: Names of the fields that hold `True` or `False`.
+
+    Returns:
+        Dict field name -> function of the value that returns it checked (or
+        converted) or raises `Invalid`.
+    """
+    return {
+        **dict.fromkeys(booleans, boolean),
+        "data": lambda v: choice(v, DATASETS),
+        "data_path": lambda v: optional(v, string),
+        "data_options": mapping,
+        "numeric_bins": lambda v: or_auto(v, natural_int),
+        "split": lambda v: choice(v, SPLIT_KINDS),
+        "limit_rows": lambda v: optional(v, positive_int),
+        "model": lambda v: choice(v, MODELS),
+        "experts": positive_int,
+        "expert_units": units,
+        "expert_kind": lambda v: choice(v, EXPERT_KINDS),
+        "expert_bins": positive_int,
+        "expert_dropout": rate,
+        "input_dropout": rate,
+        "alpha": lambda v: number(v, "a number in [0, 1]", lambda x: 0 <= x <= 1),
+        "mode": lambda v: choice(v, MODES),
+        "gate_units": lambda v: optional(v, positive_int),
+        "outcomes": lambda v: optional(v, string),
+        "tower_units": lambda v: units(v, allow_empty=True),
+        "tower_dropout": rate,
+        "optimization": lambda v: choice(v, OPTIMIZATIONS),
+        "maml": mapping,
+        "learning_rate": lambda v: number(v, "a positive number", lambda x: x > 0),
+        "lr_schedule": lambda v: choice(v, LR_SCHEDULES),
+        "warmup_epochs": natural_int,
+        "early_stopping": lambda v: optional(v, positive_int),
+        "weight_decay": lambda v: number(v, "a number >= 0", lambda x: x >= 0),
+        "batch_size": positive_int,
+        "epochs": positive_int,
+        "seed": natural_int,
+        "non_finite": lambda v: choice(v, NON_FINITE),
+        "steps_per_execution": lambda v: or_auto(v, positive_int),
+        "strategy": lambda v: choice(v, STRATEGIES),
+        "output": lambda v: optional(v, string),
+        "gate_mask": task_experts,
+    }

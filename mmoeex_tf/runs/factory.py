@@ -72,6 +72,7 @@ def build_model(config, tasks, input_shape, train_rows=None):
             alpha=config.alpha,
             mode=config.mode,
             gate_units=config.gate_units,
+            gate_mask=gate_mask(config, tasks),
             **options,
         )
     elif config.model == "single-task":
@@ -91,6 +92,44 @@ def build_model(config, tasks, input_shape, train_rows=None):
         jit_compile=config.jit_compile,
     )
     return model
+
+
+def gate_mask(config, tasks):
+    """The `(tasks, experts)` 0/1 mask of the config's `gate_mask` mapping.
+
+    Args:
+        config: A `RunConfig`.
+        tasks: The `Task` specs, in the model's order.
+
+    Returns:
+        An int32 array, a task not named open to every expert; `None` if the
+        mapping is empty (the mask is drawn from `alpha` and `mode`).
+
+    Raises:
+        MMoEExError: naming a key of the mapping that is not a task, or
+            experts that the mask opens to no task.
+    """
+    if not config.gate_mask:
+        return None
+    names = [task.name for task in tasks]
+    unknown = sorted(set(config.gate_mask) - set(names))
+    if unknown:
+        raise MMoEExError(
+            f"gate_mask names {unknown}, not tasks of this data set; its tasks "
+            f"are {names}."
+        )
+    mask = np.ones((len(tasks), config.experts), dtype=np.int32)
+    for row, name in enumerate(names):
+        if name in config.gate_mask:
+            mask[row] = 0
+            mask[row, config.gate_mask[name]] = 1
+    unused = np.flatnonzero(mask.sum(axis=0) == 0)
+    if unused.size:
+        raise MMoEExError(
+            f"gate_mask opens expert(s) {unused.tolist()} of the {config.experts} "
+            "to no task: open each to a task, or set fewer experts."
+        )
+    return mask
 
 
 def adapt_model(model, config, train_labels, train_inputs=None):
