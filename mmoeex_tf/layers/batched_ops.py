@@ -8,6 +8,13 @@ of a census-sized model a hundred times slower than these matmuls.
 
 import tensorflow as tf
 
+#: Up to this many groups, `grouped_dense` runs one matmul per group: a
+#: batched matmul would need the batch moved to the group axis and back,
+#: two transposes of the whole batch that cost more than the products at
+#: the sizes of task towers and heads (benchmarks/RESULTS.md, "Grouped maps
+#: of a few groups").
+MAX_GROUPS_MULTIPLIED_APART = 8
+
 
 def _flatten_leading(inputs, kept_axes):
     """Reshapes `(..., *kept)` to `(rows, *kept)`; returns it and `...`."""
@@ -37,7 +44,8 @@ def grouped_dense(inputs, kernel):
 
     A group axis of size 1 is one input shared by every group (it
     broadcasts): it is not copied G times but multiplied by all the kernels
-    in one matmul.
+    in one matmul. Otherwise up to `MAX_GROUPS_MULTIPLIED_APART` groups are
+    multiplied one by one, and more in one batched matmul.
 
     Args:
         inputs: `(..., groups, features)` or `(..., 1, features)`.
@@ -49,7 +57,14 @@ def grouped_dense(inputs, kernel):
     if inputs.shape[-2] == 1 and kernel.shape[0] != 1:
         return shared_input_dense(inputs[..., 0, :], tf.transpose(kernel, [1, 0, 2]))
     rows, leading = _flatten_leading(inputs, 2)
-    outputs = tf.transpose(tf.matmul(tf.transpose(rows, [1, 0, 2]), kernel), [1, 0, 2])
+    groups = kernel.shape[0]
+    if groups <= MAX_GROUPS_MULTIPLIED_APART:
+        outputs = tf.stack(
+            [tf.matmul(rows[:, group], kernel[group]) for group in range(groups)], 1
+        )
+    else:
+        batched = tf.matmul(tf.transpose(rows, [1, 0, 2]), kernel)
+        outputs = tf.transpose(batched, [1, 0, 2])
     return tf.reshape(outputs, tf.concat([leading, tf.shape(outputs)[1:]], 0))
 
 
