@@ -59,9 +59,9 @@ def grouped_dense(inputs, kernel):
     rows, leading = _flatten_leading(inputs, 2)
     groups = kernel.shape[0]
     if groups <= MAX_GROUPS_MULTIPLIED_APART:
-        outputs = tf.stack(
-            [tf.matmul(rows[:, group], kernel[group]) for group in range(groups)], 1
-        )
+        # Unstacked, not sliced: the gradient of an unstack is one stack.
+        pairs = zip(tf.unstack(rows, axis=1), tf.unstack(kernel))
+        outputs = tf.stack([tf.matmul(group, weights) for group, weights in pairs], 1)
     else:
         batched = tf.matmul(tf.transpose(rows, [1, 0, 2]), kernel)
         outputs = tf.transpose(batched, [1, 0, 2])

@@ -197,7 +197,9 @@ class TaskHeads(keras.layers.Layer):
         for ((_, per_step, pooling, steps), members), kernel, bias in zip(
             self.groups, self.kernels, self.biases
         ):
-            hidden = inputs if shared else ops.take(inputs, members, axis=-2)
+            whole = shared or members == list(range(inputs.shape[-2]))
+            # A gather's gradient along this axis costs two transposes.
+            hidden = inputs if whole else ops.take(inputs, members, axis=-2)
             if is_sequence and not per_step:
                 hidden = pool_steps(hidden, pooling, steps)
             outputs = grouped_dense(hidden, kernel) + bias
