@@ -218,7 +218,7 @@ class RunConfig:
     )
     gate_mask: dict = dataclasses.field(
         default_factory=dict,
-        metadata={"help": "MMoEEx: task -> the experts open to it (not alpha)"},
+        metadata={"help": "MMoEEx: task -> its open experts, instead of alpha"},
     )
     tower_units: tuple[int, ...] = dataclasses.field(
         default=(16,),
