@@ -7,7 +7,6 @@ The data sets live in `../shared/data` beside the repository (see its
 README.md); the package itself never reads them.
 """
 
-import dataclasses
 import importlib.resources
 import json
 from pathlib import Path
@@ -73,8 +72,8 @@ def protocol_recipe(name, settings=()):
         The `RunConfig`.
     """
     changes = {k: json.loads(v) for k, v in (item.split("=", 1) for item in settings)}
-    return dataclasses.replace(
-        recipe(name), data_path=data_path(name), **{**protocol_options(name), **changes}
+    return recipe(
+        name, {"data_path": data_path(name), **protocol_options(name), **changes}
     )
 
 

@@ -67,6 +67,7 @@ def deep_space(hp, model, base):
         values["experts"] = hp.Choice("experts", [2, 4, 6, 8, 12])
     if model == "mmoeex":
         values["alpha"] = hp.Choice("alpha", [0.25, 0.5, 0.75])
+        values["gate_mask"] = {}  # the mask drawn from the searched alpha
     return values
 
 

@@ -1,14 +1,17 @@
 """The `gate_mask` run option: a hand-made MMoEEx mask from a config file."""
 
+import argparse
+
 import keras
 import numpy as np
 import pytest
 import yaml
 
 from mmoeex_tf import MMoEExError, Task
-from mmoeex_tf.cli import main
+from mmoeex_tf.cli import main, options
 from mmoeex_tf.integrations.tuning import MMoEExHyperModel
 from mmoeex_tf.runs.config import RunConfig
+from mmoeex_tf.runs.config_files import over_recipe, recipe
 from mmoeex_tf.runs.factory import build_model
 from tests.helpers import TINY_RUN
 
@@ -106,3 +109,29 @@ def test_group_command_trains_its_groups_without_the_mask(tmp_path):
     args = ["group", "--config", str(config_file), "--groups", "2"]
     assert main([*args, "--output", str(output)]) == 0
     assert (output / "groups.txt").read_text().count("y") == 2
+
+
+@pytest.mark.parametrize(
+    "given, mask_kept",
+    [
+        ({}, True),
+        ({"epochs": 3}, True),
+        ({"experts": 2}, False),
+        ({"alpha": 0.25}, False),
+    ],
+)
+def test_a_recipes_mask_holds_only_for_the_recipes_own_experts(given, mask_kept):
+    values = over_recipe({"data": "physio4", **given})
+    assert ("gate_mask" in values) == mask_kept
+    config = recipe("physio4", given)
+    assert bool(config.gate_mask) == mask_kept
+    mine = {"ihm": [0], "los": [1]}
+    assert recipe("physio4", {**given, "gate_mask": mine}).gate_mask == mine
+
+
+def test_command_line_experts_draw_the_mask_instead_of_the_recipes():
+    args = argparse.Namespace(config=None, recipe=True, data="physio4", experts=2)
+    config = options.run_config(args)
+    assert config.model == "mmoeex" and config.experts == 2 and not config.gate_mask
+    args = argparse.Namespace(config=None, recipe=True, data="physio4", epochs=1)
+    assert options.run_config(args).gate_mask["los"] == [0]

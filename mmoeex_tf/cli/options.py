@@ -183,16 +183,15 @@ def add_config_option(parser):
 def run_config(args):
     """Resolves the run config; each source overrides the one before.
 
-    The defaults, the data set's recipe (unless `--no-recipe`), the config
-    file, the command-line options.
+    The defaults, the data set's recipe (unless `--no-recipe`; its gate mask
+    only if experts, alpha and mode are the recipe's, see `over_recipe`), the
+    config file, the command-line options.
     """
-    from mmoeex_tf.runs.config_files import read_config_file, recipe_values
+    from mmoeex_tf.runs.config_files import over_recipe, read_config_file
 
     values = read_config_file(args.config) if args.config else {}
     values = {**values, **given_run_options(args)}
-    if args.recipe:
-        values = {**recipe_values(values.get("data", RunConfig.data)), **values}
-    return RunConfig.from_dict(values)
+    return RunConfig.from_dict(over_recipe(values) if args.recipe else values)
 
 
 def given_run_options(args):

@@ -75,9 +75,39 @@ def recipe_values(data):
     return read_config_file(path) if path.is_file() else {}
 
 
-def recipe(data):
-    """The recipe of a built-in data set as a `RunConfig` (defaults if none)."""
-    return RunConfig.from_dict({"data": data, **recipe_values(data)})
+#: The settings a gate mask is written for: given any of them without a
+#: `gate_mask`, a recipe's mask is not used (see `over_recipe`).
+MASK_SETTINGS = ("experts", "alpha", "mode")
+
+
+def over_recipe(values):
+    """Config values over the recipe of their data set.
+
+    A recipe's `gate_mask` numbers the recipe's own experts, so values that
+    set `experts`, `alpha` or `mode` but no `gate_mask` of their own get the
+    mask drawn from `alpha` and `mode` instead of the recipe's.
+
+    Args:
+        values: Mapping of config keys to values; `data` names the data set
+            (`RunConfig`'s default if absent).
+
+    Returns:
+        A new dict: the recipe's keys, then `values` over them.
+    """
+    base = recipe_values(values.get("data", RunConfig.data))
+    if "gate_mask" not in values and any(key in values for key in MASK_SETTINGS):
+        base.pop("gate_mask", None)
+    return {**base, **values}
+
+
+def recipe(data, changes=None):
+    """The recipe of a built-in data set as a `RunConfig` (defaults if none).
+
+    Args:
+        data: A data set name.
+        changes: Config keys to values set over the recipe (`over_recipe`).
+    """
+    return RunConfig.from_dict(over_recipe({"data": data, **(changes or {})}))
 
 
 def config_yaml(config):
