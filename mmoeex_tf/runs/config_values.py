@@ -69,8 +69,8 @@ def task_experts(value):
     """`value` as a dict task name -> sorted list of distinct expert indices.
 
     The mapping of `RunConfig.gate_mask`: every key a task name, every value
-    a non-empty list of integers >= 0. Whether the names and indices exist is
-    checked where the tasks and experts are known (`runs.factory`).
+    a non-empty list of integers >= 0. `RunConfig` checks the indices against
+    `experts`, `runs.factory` the names against the data set's tasks.
     """
     expected = "a mapping of task name to a list of expert indices (integers >= 0)"
     if not isinstance(value, dict):
