@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from mmoeex_tf import runs
+from mmoeex_tf.analysis.scores import score_model
 from mmoeex_tf.cli import main, options
 from mmoeex_tf.runs.config import RunConfig
 from mmoeex_tf.runs.config_files import RECIPES, read_config_file
@@ -83,6 +84,16 @@ def test_train_writes_every_output(census_run, capsys):
     assert all(0.6 < test[task]["auc"] <= 1.0 for task in test)
     mean = summary["mean_over_tasks"]["test"]["auc"]
     assert mean == pytest.approx(np.mean([test[task]["auc"] for task in test]))
+    model = keras.saving.load_model(census_run / "model.keras")
+    saved = yaml.safe_load((census_run / "config.yaml").read_text())
+    data = runs.load_run_data(RunConfig.from_dict(saved))  # its 3,000 train rows
+    for split, exact in summary["exact"].items():
+        assert exact == pytest.approx(score_model(model, *data.split(split)))
+        # Keras' estimate from 1,000 thresholds, close to the exact value here
+        for task, value in exact.items():
+            assert summary["metrics"][split][task]["auc"] == pytest.approx(
+                value, abs=0.01
+            )
     table = pd.read_csv(census_run / "metrics.csv")
     assert len(table) == 9 and {"split", "task", "loss", "auc"} <= set(table)
     assert list(pd.read_csv(census_run / "history.csv")["epoch"]) == [1]

@@ -8,7 +8,8 @@ Three ways to score a model coexist, for different uses:
   `metrics.csv`, and `mmoeex evaluate` prints them.
 - `mmoeex_tf.analysis.scores.score_model`: each task's primary metric
   (ROC-AUC, kappa or MAE), exact (scikit-learn) on arrays held in memory,
-  for comparing models and settings (`mmoeex group`, the benchmarks).
+  for comparing models and settings (`mmoeex group`, the benchmarks, and
+  `exact` in `metrics.json`).
 - `MMoEExModel.evaluate`: the plain Keras method, on any data.
 """
 
@@ -30,8 +31,9 @@ def score_split(model, data, split, batch_size=512):
     task's loss and its compiled metrics, accumulated batch by batch (Keras
     streaming metrics; the AUC is Keras' estimate from 1,000 thresholds).
     `mmoeex_tf.analysis.scores.score_model` gives instead each task's
-    primary metric computed exactly by scikit-learn; its ROC-AUC can differ
-    from this one in the last decimals.
+    primary metric computed exactly by scikit-learn; for a task with rare
+    positives its ROC-AUC can differ from this one by a few hundredths
+    (physio4's decomp: 0.003-0.031), so `mmoeex train` writes both.
 
     Args:
         model: An `MMoEExModel` predicting the data set's tasks.

@@ -23,6 +23,7 @@ import pathlib
 import keras
 
 from mmoeex_tf.analysis.plots import plot_learning_curves
+from mmoeex_tf.analysis.scores import score_model
 from mmoeex_tf.datasets.base import SPLITS
 from mmoeex_tf.runs.checkpoints import RunCheckpoints
 from mmoeex_tf.runs.config import RunConfig
@@ -69,7 +70,9 @@ def run(config, callbacks=(), verbose=1):
     `metrics.csv` (per split and task) and `metrics.json` (the same, each
     metric's mean over the tasks where it is defined, the best epoch, the
     epochs run, the training time, `interrupted` and the number of skipped
-    non-finite steps). While training, a checkpoint
+    non-finite steps; under `exact`, each task's primary metric computed
+    exactly, `analysis.scores.score_model`, where the Keras AUC is an
+    estimate from 1,000 thresholds). While training, a checkpoint
     is kept in its `checkpoint/` after every epoch (see
     `mmoeex_tf.runs.checkpoints`); `resume` continues a run that was killed or
     interrupted. The checkpoint is deleted once the results of a finished
@@ -161,7 +164,11 @@ def _run(strategy, folder, config, callbacks, verbose):
             split: score_split(scored, data, split, config.batch_size)
             for split in SPLITS
         }
-        _write_run(staging, saved, config, result, scores)
+        exact = {
+            split: score_model(scored, *data.split(split), config.batch_size)
+            for split in SPLITS
+        }
+        _write_run(staging, saved, config, result, scores, exact)
     if not result.interrupted:  # an interrupted run can still be resumed
         checkpoints.remove()
     return Run(folder, config, result, scores)
@@ -178,7 +185,7 @@ def _train(strategy, model, data, config, *args):
         raise lost_worker() from err
 
 
-def _write_run(folder, model, config, result, scores):
+def _write_run(folder, model, config, result, scores, exact):
     write_config_file(config, folder / "config.yaml")
     result.history.to_csv(folder / "history.csv", index=False)
     plot_learning_curves(result.history, model.tasks, folder / "learning_curves.png")
@@ -196,6 +203,7 @@ def _write_run(folder, model, config, result, scores):
         "mean_over_tasks": {
             split: mean_scores(tasks) for split, tasks in scores.items()
         },
+        "exact": exact,
     }
     text = json.dumps(_finite_or_none(summary), indent=2)
     (folder / "metrics.json").write_text(text + "\n", encoding="utf-8")
