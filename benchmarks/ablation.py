@@ -34,7 +34,7 @@ from paths import protocol_recipe  # benchmarks/paths.py
 
 from mmoeex_tf import runs
 from mmoeex_tf.analysis.scores import PRIMARY_METRIC, score_model, skill
-from mmoeex_tf.runs.config_files import MASK_SETTINGS
+from mmoeex_tf.runs.config_files import with_changes
 
 #: Variant name -> RunConfig overrides. `raw` is the library without label
 #: statistics (the best epoch is still chosen by skill over the trivial
@@ -133,10 +133,7 @@ def trained(data, config):
 
 
 def run_variant(data, base, variant, seed):
-    changes = VARIANTS[variant]
-    if any(key in changes for key in MASK_SETTINGS):  # as `over_recipe` does
-        changes = {"gate_mask": {}, **changes}
-    config = dataclasses.replace(base, seed=seed, **changes)
+    config = with_changes(base, {"seed": seed, **VARIANTS[variant]})
     start = time.perf_counter()
     model, result = trained(data, config)
     seconds = time.perf_counter() - start

@@ -22,7 +22,6 @@ to it; `--json` keeps every trial.
 """
 
 import argparse
-import dataclasses
 import json
 import tempfile
 import time
@@ -38,6 +37,7 @@ from sklearn.linear_model import LogisticRegression
 
 from mmoeex_tf import runs
 from mmoeex_tf.analysis.scores import PRIMARY_METRIC, score_model
+from mmoeex_tf.runs.config_files import with_changes
 
 DEEP_MODELS = {
     "single-task": "single-task",
@@ -67,7 +67,6 @@ def deep_space(hp, model, base):
         values["experts"] = hp.Choice("experts", [2, 4, 6, 8, 12])
     if model == "mmoeex":
         values["alpha"] = hp.Choice("alpha", [0.25, 0.5, 0.75])
-        values["gate_mask"] = {}  # the mask drawn from the searched alpha
     return values
 
 
@@ -132,7 +131,7 @@ def classical_factory(hp, name, kind, seed=0):
 
 def train_deep(data, base, changes, seed):
     """Trains one deep model; returns its val and test scores per task."""
-    config = dataclasses.replace(base, seed=seed, **changes)
+    config = with_changes(base, {"seed": seed, **changes})  # alpha draws the mask
     model, _ = trained(data, config)
     return {split: score_model(model, *data.split(split)) for split in ("val", "test")}
 

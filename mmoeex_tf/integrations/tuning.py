@@ -40,7 +40,6 @@ is not there, a worker started with another config or a port in use are
 named errors.
 """
 
-import dataclasses
 import pathlib
 
 import keras_tuner
@@ -52,7 +51,7 @@ from mmoeex_tf.integrations.callbacks import MeanTaskMetric
 from mmoeex_tf.integrations.export import export_saved_model
 from mmoeex_tf.integrations.parallel_tuning import SearchRole
 from mmoeex_tf.runs.config import RunConfig
-from mmoeex_tf.runs.config_files import config_yaml
+from mmoeex_tf.runs.config_files import config_yaml, with_changes
 from mmoeex_tf.tasks import check_tasks, higher_is_better
 
 
@@ -182,7 +181,6 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
             "expert_units": (hp.Choice("expert_units", [8, 16, 32, 64]),),
             "alpha": hp.Float("alpha", 0.0, 0.75, step=0.25),
             "mode": hp.Choice("mode", ["exclusivity", "exclusion"]),
-            "gate_mask": {},
             "tower_units": (hp.Choice("tower_units", [8, 16, 32]),),
             "learning_rate": hp.Float("learning_rate", 1e-4, 1e-2, sampling="log"),
             "optimization": hp.Choice("optimization", list(self.optimizations)),
@@ -197,7 +195,7 @@ class MMoEExHyperModel(keras_tuner.HyperModel):
                     "inner_lr": inner_lr,
                     "order": order,
                 }
-        config = dataclasses.replace(self.base_config, **values)
+        config = with_changes(self.base_config, values)
         rows = None
         if self.train_labels is not None:
             rows = len(self.train_labels[self.tasks[0].name])

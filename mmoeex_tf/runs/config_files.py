@@ -6,6 +6,7 @@ for a built-in data set, chosen on its validation split (how, in
 `benchmarks/RESULTS.md`); `mmoeex train --data X` starts from it.
 """
 
+import dataclasses
 import json
 import pathlib
 
@@ -75,17 +76,43 @@ def recipe_values(data):
     return read_config_file(path) if path.is_file() else {}
 
 
-#: The settings a gate mask is written for: given any of them without a
-#: `gate_mask`, a recipe's mask is not used (see `over_recipe`).
+#: The settings a gate mask is written for: changes that set any of them
+#: without a `gate_mask` of their own ask for the mask drawn from `alpha`.
 MASK_SETTINGS = ("experts", "alpha", "mode")
+
+
+def redraws_mask(changes):
+    """Whether config changes ask for the mask drawn from `alpha` and `mode`.
+
+    A `gate_mask` numbers the experts it was written for, so changes that
+    set `experts`, `alpha` or `mode` but no `gate_mask` of their own drop
+    the one they change (a recipe's, a base config's).
+
+    Args:
+        changes: Mapping of config keys to values.
+    """
+    return "gate_mask" not in changes and any(key in changes for key in MASK_SETTINGS)
+
+
+def with_changes(config, changes):
+    """`config` with `changes` set, its `gate_mask` dropped if `redraws_mask`.
+
+    Args:
+        config: A `RunConfig`.
+        changes: Mapping of config keys to values.
+
+    Returns:
+        A new, checked `RunConfig`.
+    """
+    if redraws_mask(changes):
+        changes = {"gate_mask": {}, **changes}
+    return dataclasses.replace(config, **changes)
 
 
 def over_recipe(values):
     """Config values over the recipe of their data set.
 
-    A recipe's `gate_mask` numbers the recipe's own experts, so values that
-    set `experts`, `alpha` or `mode` but no `gate_mask` of their own get the
-    mask drawn from `alpha` and `mode` instead of the recipe's.
+    The recipe's `gate_mask` is left out where the values `redraws_mask`.
 
     Args:
         values: Mapping of config keys to values; `data` names the data set
@@ -95,7 +122,7 @@ def over_recipe(values):
         A new dict: the recipe's keys, then `values` over them.
     """
     base = recipe_values(values.get("data", RunConfig.data))
-    if "gate_mask" not in values and any(key in values for key in MASK_SETTINGS):
+    if redraws_mask(values):
         base.pop("gate_mask", None)
     return {**base, **values}
 
