@@ -328,8 +328,7 @@ class RunConfig:
     )
 
     def __post_init__(self):
-        booleans = [f.name for f in dataclasses.fields(self) if f.type is bool]
-        checks = valid.field_checks(booleans)
+        checks = valid.field_checks(dataclasses.fields(self))
         for name, check in checks.items():
             try:
                 value = check(getattr(self, name))

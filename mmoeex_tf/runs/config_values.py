@@ -4,6 +4,7 @@
 """
 
 import difflib
+import functools
 import math
 
 from mmoeex_tf._checks import (
@@ -12,18 +13,7 @@ from mmoeex_tf._checks import (
     check_positive_integer,
     check_units,
 )
-from mmoeex_tf.choices import (
-    AUTO,
-    EXPERT_KINDS,
-    LR_SCHEDULES,
-    MODELS,
-    MODES,
-    OPTIMIZATIONS,
-    SPLIT_KINDS,
-    STRATEGIES,
-)
-from mmoeex_tf.choices import NON_FINITE_POLICIES as NON_FINITE
-from mmoeex_tf.datasets import DATASETS
+from mmoeex_tf.choices import AUTO
 
 
 class Invalid(Exception):
@@ -139,50 +129,49 @@ def or_auto(value, check):
         raise Invalid(f"{invalid} or {AUTO!r}") from None
 
 
-def field_checks(booleans):
+def field_checks(fields):
     """The check of every `RunConfig` field, by name.
 
+    A field whose metadata lists its `choices` is checked against them, a
+    `bool` field by `boolean`; the others have their own rule here.
+
     Args:
-        booleans: Names of the fields that hold `True` or `False`.
+        fields: The `dataclasses.fields` of `RunConfig`.
 
     Returns:
         Dict field name -> function of the value that returns it checked (or
         converted) or raises `Invalid`.
     """
     return {
-        **dict.fromkeys(booleans, boolean),
-        "data": lambda v: choice(v, DATASETS),
+        **{f.name: boolean for f in fields if f.type is bool},
+        **{
+            f.name: functools.partial(choice, choices=f.metadata["choices"])
+            for f in fields
+            if "choices" in f.metadata
+        },
         "data_path": lambda v: optional(v, string),
         "data_options": mapping,
         "numeric_bins": lambda v: or_auto(v, natural_int),
-        "split": lambda v: choice(v, SPLIT_KINDS),
         "limit_rows": lambda v: optional(v, positive_int),
-        "model": lambda v: choice(v, MODELS),
         "experts": positive_int,
         "expert_units": units,
-        "expert_kind": lambda v: choice(v, EXPERT_KINDS),
         "expert_bins": positive_int,
         "expert_dropout": rate,
         "input_dropout": rate,
         "alpha": lambda v: number(v, "a number in [0, 1]", lambda x: 0 <= x <= 1),
-        "mode": lambda v: choice(v, MODES),
         "gate_units": lambda v: optional(v, positive_int),
         "outcomes": lambda v: optional(v, string),
         "tower_units": lambda v: units(v, allow_empty=True),
         "tower_dropout": rate,
-        "optimization": lambda v: choice(v, OPTIMIZATIONS),
         "maml": mapping,
         "learning_rate": lambda v: number(v, "a positive number", lambda x: x > 0),
-        "lr_schedule": lambda v: choice(v, LR_SCHEDULES),
         "warmup_epochs": natural_int,
         "early_stopping": lambda v: optional(v, positive_int),
         "weight_decay": lambda v: number(v, "a number >= 0", lambda x: x >= 0),
         "batch_size": positive_int,
         "epochs": positive_int,
         "seed": natural_int,
-        "non_finite": lambda v: choice(v, NON_FINITE),
         "steps_per_execution": lambda v: or_auto(v, positive_int),
-        "strategy": lambda v: choice(v, STRATEGIES),
         "output": lambda v: optional(v, string),
         "gate_mask": task_experts,
     }
