@@ -8,6 +8,7 @@ import mmoeex_tf as mt
 from mmoeex_tf import MAMLMTL, MMoEExError, MMoEExModel, Task
 from mmoeex_tf.datasets import load_census3
 from mmoeex_tf.training.row_split import split_rows
+from mmoeex_tf.training.stateless import StatelessNetwork
 from tests.helpers import run_on_two_cpu_replicas
 
 RNG = np.random.default_rng(0)
@@ -171,12 +172,32 @@ def reference_loss(model, inner_lr, moving):
     return total
 
 
-@pytest.mark.parametrize("inner_weights", ["all", "shared"])
-def test_loss_is_each_tasks_outer_loss_after_its_own_inner_step(inner_weights):
+@pytest.mark.parametrize(
+    "inner_weights, gate_units", [("all", None), ("shared", None), ("all", 3)]
+)
+def test_loss_is_each_tasks_outer_loss_after_its_own_inner_step(
+    inner_weights, gate_units
+):
     optimization = MAMLMTL(inner_lr=0.3, inner_weights=inner_weights)
-    model = dense_model(optimization)
+    model = dense_model(optimization, gate_units=gate_units)
     expected = reference_loss(model, 0.3, inner_weights)
     assert meta_loss(model, X, Y) == pytest.approx(expected, rel=1e-5)
+
+
+def test_only_the_weights_the_tasks_share_get_a_copy_per_task():
+    model = dense_model(MAMLMTL(), gate_units=3)
+    network = StatelessNetwork(model, "all")
+    owned = {
+        variable.path
+        for variable, is_owned in zip(network.trainable, network.owned)
+        if is_owned
+    }
+    gate = model.mixture.gate
+    per_task = [gate.kernel, gate.bias, *model.towers.trainable_variables]
+    per_task += model.heads.trainable_variables
+    assert owned == {variable.path for variable in per_task}
+    assert gate.projection.path not in owned
+    assert all(v.path not in owned for v in model.mixture.experts.weights)
 
 
 @pytest.mark.parametrize("experts", ["dense", "recurrent"])

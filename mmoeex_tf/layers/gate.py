@@ -92,6 +92,17 @@ class MaskedSoftmaxGate(keras.layers.Layer):
             none_means="no projection",
         )
 
+    @property
+    def task_weights(self):
+        """The weights made of one slice per task, each read by its task's gate only.
+
+        The kernels `(features, tasks, experts)` and the biases; not the
+        projection, which every gate reads. Empty for a constant gate.
+        """
+        if self.constant:
+            return []
+        return [self.kernel] + ([self.bias] if self.use_bias else [])
+
     def build(self, input_shape):
         if self.constant:
             return

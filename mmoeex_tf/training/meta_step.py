@@ -12,7 +12,11 @@
 4. `merge`: the step's `StepResult`, logits in the batch's row order.
 
 Every pass runs statelessly (`StatelessNetwork`): the temporary weights are
-never written to the model.
+never written to the model. Only the weights the tasks share (experts, the
+gates' projection) need one adapted copy per task: a weight made of one
+slice per task (gate kernels, towers, heads) is moved by each task's inner
+step on that task's slice only, so one adapted value of it, every slice
+after its own task's step, serves every outer pass.
 """
 
 import contextlib
@@ -34,10 +38,12 @@ class InnerStep:
         params: Values of the trainable weights (`StatelessNetwork.trainable`).
         state: Values of the non-trainable weights after the inner pass.
         gradients: Per moving weight, this replica's inner gradients of the
-            adapted tasks, stacked `(tasks, ...)`.
+            adapted tasks (`StatelessNetwork.inner_gradients`).
         logits: Dict of the inner rows' logits at the current weights.
         rates: Per moving weight, minus the inner step size.
-        adapted: Per moving weight, the adapted copies `(tasks, ...)`.
+        adapted: Per moving weight, the adapted values: a shared weight's
+            copies `(tasks, ...)`, an owned weight's one value.
+        copies: The number of adapted tasks.
         tape: With `order=2`, the tape that recorded `gradients` from
             `params`; `None` otherwise.
     """
@@ -48,6 +54,7 @@ class InnerStep:
     logits: dict
     rates: list
     adapted: list
+    copies: int
     tape: object
 
 
@@ -62,7 +69,7 @@ class OuterStep:
         state: Values of the non-trainable weights after the outer passes.
         direct: Gradients of the scaled loss with respect to the current
             trainable weights, where they enter the outer passes directly.
-        moved: Its gradients with respect to the adapted copies.
+        moved: Its gradients with respect to the adapted values.
         extra: Its gradients with respect to the model's other trainable
             weights (`StatelessNetwork.extra`).
     """
@@ -112,12 +119,16 @@ def inner_phase(scheme, model, network, part, sampled):
     rate = model.optimizer.learning_rate if scheme.inner_lr is None else scheme.inner_lr
     rates = [-tf.cast(rate, g.dtype) for g in local]
     adapted = [
-        param[None] + r * g
-        for param, r, g in zip(
-            network.moving_values(params), rates, sum_over_replicas(local)
+        (param if owned else param[None]) + r * g
+        for param, owned, r, g in zip(
+            network.moving_values(params),
+            network.owned,
+            rates,
+            sum_over_replicas(local),
         )
     ]
-    return InnerStep(params, state, local, logits, rates, adapted, tape)
+    copies = len(model.tasks) if sampled is None else sampled.shape[0]
+    return InnerStep(params, state, local, logits, rates, adapted, copies, tape)
 
 
 def outer_phase(scheme, model, network, inner, parts, sampled):
@@ -148,7 +159,7 @@ def outer_phase(scheme, model, network, inner, parts, sampled):
         batched = scheme.uses_batched_outer(model)
         outer_pass = outer_batched if batched else outer_loop
         per_copy, state = outer_pass(
-            network, inner.params, inner.adapted, inner.state, part[0]
+            network, inner.params, inner.adapted, inner.state, part[0], inner.copies
         )
         current = inner.logits
         if part is not parts[0]:
@@ -193,8 +204,8 @@ def pull_back(network, inner, outer):
             unconnected_gradients=tf.UnconnectedGradients.ZERO,
         )
         gradients = [a + b for a, b in zip(gradients, corrections)]
-    for index, gradient in zip(network.moving, outer.moved):
-        gradients[index] += tf.reduce_sum(gradient, axis=0)
+    for index, owned, gradient in zip(network.moving, network.owned, outer.moved):
+        gradients[index] += gradient if owned else tf.reduce_sum(gradient, axis=0)
     return gradients
 
 

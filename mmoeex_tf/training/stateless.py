@@ -24,6 +24,10 @@ class StatelessNetwork:
         state: Their non-trainable variables.
         extra: The model's other trainable variables (a balancer's).
         moving: Indices in `trainable` of the weights the inner steps move.
+        owned: Per moving weight, whether it is made of one slice per task
+            that only that task's output reads (gate kernels and biases,
+            towers, heads), rather than shared by the tasks (experts, the
+            gates' projection).
     """
 
     def __init__(self, model, inner_weights):
@@ -39,6 +43,11 @@ class StatelessNetwork:
             for index, variable in enumerate(self.trainable)
             if inner_weights == "all" or id(variable) in shared
         ]
+        per_task = model.mixture.gate.task_weights + [
+            v for layer in layers[1:] for v in layer.trainable_variables
+        ]
+        per_task = {id(v) for v in per_task}
+        self.owned = [id(self.trainable[index]) in per_task for index in self.moving]
 
     def moving_values(self, params):
         """The entries of `params` that the inner steps move."""
@@ -70,6 +79,12 @@ class StatelessNetwork:
     def inner_gradients(self, params, state, part, scale, tasks=None):
         """The tasks' inner-loss gradients with respect to the moving weights.
 
+        A shared weight gets one gradient per task. An owned weight gets one
+        gradient, of the tasks' summed loss: each task's slice of it is read
+        by that task's loss alone, so the slice holds that task's own
+        gradient, and one step down it takes every task's inner step on its
+        own slice at once.
+
         Args:
             params: Values of the trainable weights.
             state: Values of the non-trainable weights.
@@ -80,10 +95,13 @@ class StatelessNetwork:
 
         Returns:
             `(gradients, logits, state)`: per moving weight, this replica's
-            gradients of the tasks stacked `(tasks, ...)`, in the order of
-            `tasks`; the inner logits; the updated state values.
+            gradients: a shared weight's stacked `(tasks, ...)` in the order
+            of `tasks`, an owned weight's of the weight's shape; the inner
+            logits; the updated state values.
         """
         moving = self.moving_values(params)
+        shared = [value for value, owned in zip(moving, self.owned) if not owned]
+        owned = [value for value, owned in zip(moving, self.owned) if owned]
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(moving)
             logits, state = self.forward(params, state, part[0])
@@ -91,17 +109,32 @@ class StatelessNetwork:
             if tasks is not None:
                 losses = tf.gather(losses, tasks)
             targets = tf.unstack(losses * scale)
+            total = tf.add_n(targets)
+        zero = tf.UnconnectedGradients.ZERO
         per_task = [
-            tape.gradient(
-                target, moving, unconnected_gradients=tf.UnconnectedGradients.ZERO
-            )
+            tape.gradient(target, shared, unconnected_gradients=zero)
             for target in targets
         ]
+        stacked = iter(tf.stack(gradients) for gradients in zip(*per_task))
+        summed = iter(tape.gradient(total, owned, unconnected_gradients=zero))
         gradients = [
-            tf.stack(task_gradients) / tf.cast(scale, moving[0].dtype)
-            for task_gradients in zip(*per_task)
+            (next(summed) if is_owned else next(stacked)) / tf.cast(scale, value.dtype)
+            for value, is_owned in zip(moving, self.owned)
         ]
         return gradients, logits, state
+
+    def adapted_copy(self, adapted, copy):
+        """The moving weights' values in the `copy`-th adapted set.
+
+        Args:
+            adapted: Per moving weight, its adapted values: a shared weight's
+                copies `(copies, ...)`, an owned weight's one value (see
+                `inner_gradients`).
+            copy: Index of the copy.
+        """
+        return [
+            value if owned else value[copy] for value, owned in zip(adapted, self.owned)
+        ]
 
     def save_state(self, state):
         """Writes the state values back to the model's variables."""
@@ -122,15 +155,17 @@ class StatelessNetwork:
         return [by_id[id(v)] for v in self.model.trainable_variables]
 
 
-def outer_loop(network, params, adapted, state, x):
+def outer_loop(network, params, adapted, state, x, copies):
     """Every task's logits at every copy of the adapted weights, one pass per copy.
 
     Args:
         network: The `StatelessNetwork`.
         params: Values of the trainable weights.
-        adapted: Per moving weight, its adapted copies `(copies, ...)`.
+        adapted: Per moving weight, its adapted values (see
+            `StatelessNetwork.adapted_copy`).
         state: Values of the non-trainable weights.
         x: The features.
+        copies: The number of adapted weight sets.
 
     Returns:
         `(logits, state)`: `logits[name][j]` is task `name`'s logits at the
@@ -138,15 +173,15 @@ def outer_loop(network, params, adapted, state, x):
         state, hence one dropout mask).
     """
     passes = []
-    for copy in range(adapted[0].shape[0]):
-        moved = [value[copy] for value in adapted]
+    for copy in range(copies):
+        moved = network.adapted_copy(adapted, copy)
         copy_logits, new_state = network.forward(params, state, x, moved)
         passes.append(copy_logits)
     logits = {name: [p[name] for p in passes] for name in network.model.task_names}
     return logits, new_state
 
 
-def outer_batched(network, params, adapted, state, x):
+def outer_batched(network, params, adapted, state, x, copies):
     """Every task's logits at every copy of the adapted weights, one pass.
 
     Every weight is batched over the copies, the fixed ones repeated:
@@ -156,19 +191,23 @@ def outer_batched(network, params, adapted, state, x):
     Args:
         network: The `StatelessNetwork`.
         params: Values of the trainable weights.
-        adapted: Per moving weight, its adapted copies `(copies, ...)`.
+        adapted: Per moving weight, its adapted values (see
+            `StatelessNetwork.adapted_copy`).
         state: Values of the non-trainable weights.
         x: The features.
+        copies: The number of adapted weight sets.
 
     Returns:
         `(logits, state)` as `outer_loop`, `logits[name]` a tensor
         `(copies, ...)`.
     """
     names = network.model.task_names
-    copies = adapted[0].shape[0]
-    batched = network.with_moved(
-        [tf.repeat(param[None], copies, axis=0) for param in params], adapted
-    )
+    batched = [tf.repeat(param[None], copies, axis=0) for param in params]
+    moved = [
+        tf.repeat(value[None], copies, axis=0) if owned else value
+        for value, owned in zip(adapted, network.owned)
+    ]
+    batched = network.with_moved(batched, moved)
 
     def one_copy(values):
         copy_logits, new_state = network.forward(values, state, x)
