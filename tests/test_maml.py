@@ -287,10 +287,22 @@ def test_closed_gates_stay_closed():
     assert np.all(gates.numpy()[:, closed] == 0.0)
 
 
-@pytest.mark.parametrize("inner_weights", ["all", "shared"])
-def test_batched_and_looped_outer_passes_agree(inner_weights):
+@pytest.mark.parametrize(
+    "inner_weights, options, gate_units",
+    [
+        ("all", {}, None),
+        ("shared", {}, None),
+        ("all", {}, 3),
+        ("all", {"tasks_per_step": 2, "order": 1}, 3),
+    ],
+)
+def test_batched_and_looped_outer_passes_agree(inner_weights, options, gate_units):
     looped, batched = (
-        dense_model(MAMLMTL(0.3, inner_weights=inner_weights, outer=o), dropout=0.2)
+        dense_model(
+            MAMLMTL(0.3, inner_weights=inner_weights, outer=o, **options),
+            dropout=0.2,
+            gate_units=gate_units,
+        )
         for o in ("loop", "batched")
     )
     assert_train_alike(looped, batched, epochs=1, rtol=1e-5, atol=1e-6)

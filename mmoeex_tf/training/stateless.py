@@ -184,9 +184,11 @@ def outer_loop(network, params, adapted, state, x, copies):
 def outer_batched(network, params, adapted, state, x, copies):
     """Every task's logits at every copy of the adapted weights, one pass.
 
-    Every weight is batched over the copies, the fixed ones repeated:
-    `tf.vectorized_map` mis-vectorized the heads (silently wrong logits)
-    when only some weights varied.
+    Only the shared weights' copies are batched; the other weights (fixed
+    or owned, see `StatelessNetwork.owned`) are the same in every copy, so
+    `tf.vectorized_map` computes what reads only them (a gate without a
+    projection) once, and multiplies by the towers' and heads' kernels in
+    one matmul over all copies.
 
     Args:
         network: The `StatelessNetwork`.
@@ -202,18 +204,18 @@ def outer_batched(network, params, adapted, state, x, copies):
         `(copies, ...)`.
     """
     names = network.model.task_names
-    batched = [tf.repeat(param[None], copies, axis=0) for param in params]
-    moved = [
-        tf.repeat(value[None], copies, axis=0) if owned else value
-        for value, owned in zip(adapted, network.owned)
-    ]
-    batched = network.with_moved(batched, moved)
+    fixed = network.with_moved(params, adapted)
+    copied = [index for index, owned in zip(network.moving, network.owned) if not owned]
 
     def one_copy(values):
-        copy_logits, new_state = network.forward(values, state, x)
+        weights = list(fixed)
+        for index, value in zip(copied, values):
+            weights[index] = value
+        copy_logits, new_state = network.forward(weights, state, x)
         return [copy_logits[name] for name in names], new_state
 
-    all_logits, new_state = tf.vectorized_map(one_copy, batched)
+    shared = [value for value, owned in zip(adapted, network.owned) if not owned]
+    all_logits, new_state = tf.vectorized_map(one_copy, shared)
     logits = dict(zip(names, all_logits))
     return logits, [value[0] for value in new_state]
 
