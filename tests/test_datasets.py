@@ -583,3 +583,11 @@ def test_batches_are_the_arrays_rows_for_labels_of_every_shape():
     for name, values in labels.items():
         got = np.concatenate([by[name] for _, by in shuffled])
         np.testing.assert_array_equal(got, values[order])
+
+
+def test_order_batches_are_consecutive_pieces_of_the_order():
+    order = tf.constant([7, 2, 9, 0, 4, 8, 1], tf.int64)
+    pieces = [p.numpy().tolist() for p in datasets.base.order_batches(order, 3)]
+    assert pieces == [[7, 2, 9], [0, 4, 8], [1]]
+    unshuffled = datasets.base.index_batches(5, 2)
+    assert [p.numpy().tolist() for p in unshuffled] == [[0, 1], [2, 3], [4]]

@@ -110,7 +110,7 @@ class MultiTaskData:
             order = tf.random.experimental.stateless_shuffle(
                 tf.range(rows, dtype=tf.int64), seed=epoch_seed
             )
-            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+            return order_batches(order, batch_size)
 
         orders = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_order)
         return gathered(x, y, orders), -(-rows // batch_size)
@@ -156,10 +156,28 @@ def index_batches(rows, batch_size, shuffle=False, seed=0):
     Returns:
         A `tf.data.Dataset` of int64 vectors.
     """
+    if not shuffle:
+        return order_batches(tf.range(rows, dtype=tf.int64), batch_size)
     order = tf.data.Dataset.range(rows)
-    if shuffle:
-        order = order.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
+    order = order.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
     return order.batch(batch_size)
+
+
+def order_batches(order, batch_size):
+    """Consecutive pieces of a vector of row numbers, one per batch.
+
+    One slice per batch, rather than the rows as elements of their own
+    batched again (512 dataset elements per batch of 512).
+
+    Args:
+        order: An int64 vector of row numbers, of static length.
+        batch_size: Row numbers per piece; the last piece may be shorter.
+
+    Returns:
+        A `tf.data.Dataset` of int64 vectors.
+    """
+    starts = tf.data.Dataset.range(0, order.shape[0], batch_size)
+    return starts.map(lambda start: order[start : start + batch_size])
 
 
 def gathered(x, y, orders):
