@@ -308,6 +308,22 @@ def test_batched_and_looped_outer_passes_agree(inner_weights, options, gate_unit
     assert_train_alike(looped, batched, epochs=1, rtol=1e-5, atol=1e-6)
 
 
+def test_frozen_experts_train_the_gates_alike_in_both_outer_passes():
+    looped, batched = (
+        dense_model(MAMLMTL(0.3, inner_weights="shared", outer=o))
+        for o in ("loop", "batched")
+    )
+    for model in (looped, batched):
+        model.mixture.experts.trainable = False
+        model.compile(optimizer=keras.optimizers.SGD(0.05))
+    experts = [w.numpy() for w in looped.mixture.experts.weights]
+    gates = [w.numpy() for w in looped.mixture.gate.weights]
+    assert_train_alike(looped, batched, epochs=1, rtol=1e-5, atol=1e-6)
+    for before, after in zip(experts, batched.mixture.experts.weights):
+        np.testing.assert_array_equal(after.numpy(), before)
+    assert not np.allclose(batched.mixture.gate.weights[0].numpy(), gates[0])
+
+
 def test_default_inner_lr_follows_the_optimizer_without_retracing():
     tied = dense_model(MAMLMTL())
     fixed = dense_model(MAMLMTL(inner_lr=0.2))

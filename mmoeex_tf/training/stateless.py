@@ -203,9 +203,11 @@ def outer_batched(network, params, adapted, state, x, copies):
         `(logits, state)` as `outer_loop`, `logits[name]` a tensor
         `(copies, ...)`.
     """
+    copied = [index for index, owned in zip(network.moving, network.owned) if not owned]
+    if not copied:  # frozen experts: nothing varies between the copies
+        return outer_loop(network, params, adapted, state, x, copies)
     names = network.model.task_names
     fixed = network.with_moved(params, adapted)
-    copied = [index for index, owned in zip(network.moving, network.owned) if not owned]
 
     def one_copy(values):
         weights = list(fixed)
