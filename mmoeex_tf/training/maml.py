@@ -86,8 +86,9 @@ class MAMLMTL(Optimization):
             [1, number of tasks]: each step then draws k distinct tasks
             uniformly at random (without replacement), takes the inner
             steps and outer passes for those k only (the batched outer pass
-            holds k weight copies), and optimizes, with S the drawn tasks,
-            `(T / k) * sum_{j in S} lambda_j * L_j(theta_j)`, an unbiased
+            holds k copies of the shared weights), and optimizes, with S the
+            drawn tasks, `(T / k) * sum_{j in S} lambda_j * L_j(theta_j)`,
+            an unbiased
             estimate of the full loss over the T tasks, as meta-learning
             samples a meta-batch of tasks. Meant for models with many
             tasks, as a step's cost and memory grow with the adapted tasks;
