@@ -88,12 +88,11 @@ class MAMLMTL(Optimization):
             steps and outer passes for those k only (the batched outer pass
             holds k copies of the shared weights), and optimizes, with S the
             drawn tasks, `(T / k) * sum_{j in S} lambda_j * L_j(theta_j)`,
-            an unbiased
-            estimate of the full loss over the T tasks, as meta-learning
-            samples a meta-batch of tasks. Meant for models with many
-            tasks, as a step's cost and memory grow with the adapted tasks;
-            a task's own weights (tower, head, gate) then get a gradient
-            only in the steps that draw it. The balancer and the per-task
+            an unbiased estimate of the full loss over the T tasks, as
+            meta-learning samples a meta-batch of tasks. Meant for models
+            with many tasks, as a step's cost and memory grow with the
+            adapted tasks; a task's own weights (tower, head, gate) then get
+            a gradient only in the steps that draw it. The balancer and the per-task
             loss metrics still see all T tasks (see `compute_gradients`).
         seed: Integer in [0, 2**63) keying the draws: a stateless draw from
             `(seed, optimizer.iterations)`, so the same seed and data train
