@@ -96,11 +96,11 @@ def test_sequence_inputs_are_projected_at_every_step():
     np.testing.assert_array_equal(weights[:, 1], gate(X[::-1]).numpy())
 
 
-@pytest.mark.parametrize("units", [0, 2.5, "4"])
+@pytest.mark.parametrize("units", [-1, 2.5, "4"])
 def test_bad_projection_units(units):
     message = (
-        r"MaskedSoftmaxGate projection_units must be None \(no projection\) or a "
-        rf"positive integer, got {units!r}\."
+        r"MaskedSoftmaxGate projection_units must be None \(no projection\) or an "
+        rf"integer >= 0, got {units!r}\."
     )
     with pytest.raises(MMoEExError, match=message):
         MaskedSoftmaxGate(MASK, projection_units=units)
@@ -140,3 +140,56 @@ def test_factory_gives_the_gates_of_mixtures_the_projection(model, projected):
     config = RunConfig(model=model, experts=4, expert_units=(4,), gate_units=3)
     built = build_model(config, tasks, (7,))
     assert built.mixture.gate_units == (3 if projected else None)
+
+
+def test_gates_of_width_zero_read_no_input_and_mix_by_their_biases():
+    gate = MaskedSoftmaxGate(MASK, projection_units=0)
+    gate.build((None, 3))
+    assert [w.name for w in gate.weights] == ["bias"]
+    assert gate.task_weights == [gate.bias]
+    bias = np.array([[0.5, 7.0, 0.0], [0.0, 0.0, 0.25]], "float32")
+    gate.set_weights([bias])
+    with tf.GradientTape() as tape:
+        inputs = tf.constant(X)
+        tape.watch(inputs)
+        weights = gate(inputs)
+    expected = np.zeros((2, 3))
+    expected[0, [0, 2]] = np.exp([0.5, 0.0]) / np.exp([0.5, 0.0]).sum()
+    expected[1, [1, 2]] = np.exp([0.0, 0.25]) / np.exp([0.0, 0.25]).sum()
+    for row in weights.numpy():  # every example: the same mixture per task
+        np.testing.assert_allclose(row, expected, rtol=1e-6)
+    assert tape.gradient(weights, inputs) is None
+    steps = gate(np.stack([X, X], axis=1)).numpy()
+    assert steps.shape == (2, 2, 2, 3)
+    np.testing.assert_allclose(steps[0, 1], expected, rtol=1e-6)
+    without_bias = MaskedSoftmaxGate(MASK, use_bias=False, projection_units=0)
+    np.testing.assert_array_equal(without_bias(X).numpy()[0], MASK / 2)
+
+
+def test_gates_of_width_zero_train_save_and_run_maml(tmp_path):
+    x = np.random.default_rng(5).normal(size=(40, 6)).astype("float32")
+    tasks = [Task("a", "binary"), Task("b", "regression")]
+    config = RunConfig(model="mmoeex", experts=3, expert_units=(4,), gate_units=0)
+    assert build_model(config, tasks, (6,)).mixture.gate_units == 0
+    with pytest.raises(MMoEExError, match="gate_units"):
+        RunConfig(gate_units=-1)
+    model = MMoEExModel(
+        tasks,
+        mt.DenseExperts(3, 4),
+        alpha=0.5,
+        gate_units=0,
+        optimization=mt.MAMLMTL(inner_lr=0.1),
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.05))
+    model(x[:2])
+    y = {"a": (x[:, 0] > 0).astype("float32"), "b": x[:, 1]}
+    before = model.mixture.gate.bias.numpy().copy()
+    model.fit(x, y, epochs=2, batch_size=20, verbose=0)
+    assert not np.allclose(model.mixture.gate.bias.numpy(), before)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_config()["gate_units"] == 0
+    expected, actual = model.predict(x, verbose=0), loaded.predict(x, verbose=0)
+    for name in expected:
+        np.testing.assert_array_equal(actual[name], expected[name])

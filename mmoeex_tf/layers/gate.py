@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from mmoeex_tf._checks import check_positive_integer
+from mmoeex_tf._checks import check_integer
 from mmoeex_tf.layers.assignment import check_gate_mask
 from mmoeex_tf.layers.batched_ops import shared_input_dense
 
@@ -40,7 +40,10 @@ class MaskedSoftmaxGate(keras.layers.Layer):
     to P features shared by all gates, and each gate's kernel is `(P, E)`:
     the logits `x @ V @ W[:, t, :] + b[t]`, a low-rank gate kernel whose size
     does not grow with tasks x features (a bias on the projection would add
-    nothing the gate biases cannot). A closed expert gets
+    nothing the gate biases cannot). With `projection_units=0` the gates read
+    nothing of the input: each task's weights are the softmax of its bias
+    alone, one learned mixture per task for every example (the same for
+    every row and step; no kernel). A closed expert gets
     a weight of exactly 0, and the gate weights feeding it get a gradient of
     exactly 0, because its logit is replaced by `-inf` before the softmax
     (which subtracts the largest open logit, so large logits do not overflow).
@@ -57,7 +60,8 @@ class MaskedSoftmaxGate(keras.layers.Layer):
         use_bias: Whether the gates have a bias.
         kernel_initializer: Initializer of the gate kernels (and projection).
         projection_units: Width P of a projection of the input shared by all
-            gates; `None` gives every gate its own weights on the input.
+            gates; `None` gives every gate its own weights on the input, 0
+            gates that do not read the input (biases only).
         **kwargs: Base layer keyword arguments such as `name` and `dtype`.
 
     Input shape:
@@ -86,9 +90,10 @@ class MaskedSoftmaxGate(keras.layers.Layer):
         self.constant = bool((self.mask.sum(axis=-1) == 1).all())
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.projection_units = check_positive_integer(
+        self.projection_units = check_integer(
             projection_units,
             "MaskedSoftmaxGate projection_units",
+            minimum=0,
             none_means="no projection",
         )
 
@@ -101,24 +106,26 @@ class MaskedSoftmaxGate(keras.layers.Layer):
         """
         if self.constant:
             return []
-        return [self.kernel] + ([self.bias] if self.use_bias else [])
+        kernels = [] if self.projection_units == 0 else [self.kernel]
+        return kernels + ([self.bias] if self.use_bias else [])
 
     def build(self, input_shape):
         if self.constant:
             return
-        features = input_shape[-1]
-        if self.projection_units is not None:
-            self.projection = self.add_weight(
-                name="projection",
-                shape=(features, self.projection_units),
+        if self.projection_units != 0:
+            features = input_shape[-1]
+            if self.projection_units is not None:
+                self.projection = self.add_weight(
+                    name="projection",
+                    shape=(features, self.projection_units),
+                    initializer=self.kernel_initializer,
+                )
+                features = self.projection_units
+            self.kernel = self.add_weight(
+                name="kernel",
+                shape=(features, self.num_tasks, self.num_experts),
                 initializer=self.kernel_initializer,
             )
-            features = self.projection_units
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(features, self.num_tasks, self.num_experts),
-            initializer=self.kernel_initializer,
-        )
         if self.use_bias:
             self.bias = self.add_weight(
                 name="bias",
@@ -127,9 +134,15 @@ class MaskedSoftmaxGate(keras.layers.Layer):
             )
 
     def call(self, inputs):
+        shape = (*ops.shape(inputs)[:-1], self.num_tasks, self.num_experts)
         if self.constant:
-            shape = (*ops.shape(inputs)[:-1], self.num_tasks, self.num_experts)
             weights = ops.broadcast_to(ops.cast(self.mask, self.compute_dtype), shape)
+        elif self.projection_units == 0:
+            if self.use_bias:
+                logits = self.bias
+            else:  # every open expert weighs the same
+                logits = ops.zeros(shape[-2:], self.compute_dtype)
+            weights = ops.broadcast_to(masked_softmax(logits, self.mask), shape)
         else:
             if self.projection_units is not None:
                 inputs = ops.matmul(inputs, self.projection)

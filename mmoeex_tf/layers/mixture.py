@@ -34,7 +34,8 @@ class MMoEEx(keras.layers.Layer):
             `alpha`, `num_exclusive`, `mode` and `seed`.
         gate_units: Width of a linear projection of the input shared by all
             gates (`MaskedSoftmaxGate` `projection_units`); `None` gives each
-            gate its own `(features, experts)` kernel.
+            gate its own `(features, experts)` kernel; 0 gates that do not
+            read the input (each task one learned mixture).
         input_dropout: Dropout rate on the inputs, before the experts and
             the gates, in [0, 1) (for example 0.5 on sparse bit vectors such
             as molecular fingerprints).

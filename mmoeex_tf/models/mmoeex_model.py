@@ -44,7 +44,8 @@ class MMoEExModel(PackedLogs, keras.Model):
         mode: `"exclusivity"` or `"exclusion"`.
         seed: Seed of the expert-to-task assignment.
         gate_mask: An explicit `(tasks, experts)` 0/1 gate mask.
-        gate_units: Width of a projection of the input shared by the gates.
+        gate_units: Width of a projection of the input shared by the gates
+            (0: the gates do not read the input).
         input_dropout: Dropout rate on the inputs of experts and gates.
         tower_units: Widths of every task's tower layers (may be empty).
         tower_activation: Activation of the tower layers.

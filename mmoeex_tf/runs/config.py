@@ -65,7 +65,8 @@ class RunConfig:
         alpha: MMoEEx: fraction of experts made exclusive (or excluded).
         mode: MMoEEx: `"exclusivity"` or `"exclusion"`.
         gate_units: Width of a projection of the input shared by all gates;
-            `None` gives every gate its own weights on the whole input.
+            `None` gives every gate its own weights on the whole input, 0
+            gates that do not read the input (one learned mixture per task).
         gate_mask: MMoEEx: task name -> the indices of the experts open to
             it, instead of the random draw of `alpha` and `mode`; a task not
             named has every expert open. Other models ignore it, as they
@@ -214,7 +215,10 @@ class RunConfig:
     )
     gate_units: int | None = dataclasses.field(
         default=None,
-        metadata={"help": "width of an input projection shared by the gates"},
+        metadata={
+            "help": "width of an input projection shared by the gates "
+            "(0: gates that do not read the input)"
+        },
     )
     gate_mask: dict = dataclasses.field(
         default_factory=dict,

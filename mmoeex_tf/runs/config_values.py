@@ -159,7 +159,7 @@ def field_checks(fields):
         "expert_dropout": rate,
         "input_dropout": rate,
         "alpha": lambda v: number(v, "a number in [0, 1]", lambda x: 0 <= x <= 1),
-        "gate_units": lambda v: optional(v, positive_int),
+        "gate_units": lambda v: optional(v, natural_int),
         "outcomes": lambda v: optional(v, string),
         "tower_units": lambda v: units(v, allow_empty=True),
         "tower_dropout": rate,
