@@ -117,10 +117,15 @@ def test_mixture_and_model_keep_gate_units_through_saving(tmp_path):
     y = {"a": (x[:, 0] > 0).astype("float32"), "b": x[:, 1]}
     model.fit(x, y, epochs=1, verbose=0)
     assert model.mixture.gate.projection.shape == (6, 2)
+    assert_reloads_alike(model, x, tmp_path, gate_units=2)
+
+
+def assert_reloads_alike(model, x, tmp_path, gate_units):
+    """Saves and reloads `model`: same `gate_units`, same predictions."""
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert loaded.get_config()["gate_units"] == 2
+    assert loaded.get_config()["gate_units"] == gate_units
     expected, actual = model.predict(x, verbose=0), loaded.predict(x, verbose=0)
     for name in expected:
         np.testing.assert_array_equal(actual[name], expected[name])
@@ -186,10 +191,4 @@ def test_gates_of_width_zero_train_save_and_run_maml(tmp_path):
     before = model.mixture.gate.bias.numpy().copy()
     model.fit(x, y, epochs=2, batch_size=20, verbose=0)
     assert not np.allclose(model.mixture.gate.bias.numpy(), before)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert loaded.get_config()["gate_units"] == 0
-    expected, actual = model.predict(x, verbose=0), loaded.predict(x, verbose=0)
-    for name in expected:
-        np.testing.assert_array_equal(actual[name], expected[name])
+    assert_reloads_alike(model, x, tmp_path, gate_units=0)
