@@ -591,3 +591,7 @@ def test_order_batches_are_consecutive_pieces_of_the_order():
     assert pieces == [[7, 2, 9], [0, 4, 8], [1]]
     unshuffled = datasets.base.index_batches(5, 2)
     assert [p.numpy().tolist() for p in unshuffled] == [[0, 1], [2, 3], [4]]
+    exact = datasets.base.order_batches(order[:6], 3)
+    assert [p.numpy().tolist() for p in exact] == [[7, 2, 9], [0, 4, 8]]
+    short = datasets.base.order_batches(order[:2], 3)
+    assert [p.numpy().tolist() for p in short] == [[7, 2]]
