@@ -134,15 +134,16 @@ class MaskedSoftmaxGate(keras.layers.Layer):
             )
 
     def call(self, inputs):
-        shape = (*ops.shape(inputs)[:-1], self.num_tasks, self.num_experts)
         if self.constant:
-            weights = ops.broadcast_to(ops.cast(self.mask, self.compute_dtype), shape)
+            weights = self._for_every_row(
+                ops.cast(self.mask, self.compute_dtype), inputs
+            )
         elif self.projection_units == 0:
             if self.use_bias:
                 logits = self.bias
             else:  # every open expert weighs the same
-                logits = ops.zeros(shape[-2:], self.compute_dtype)
-            weights = ops.broadcast_to(masked_softmax(logits, self.mask), shape)
+                logits = ops.zeros(self.mask.shape, self.compute_dtype)
+            weights = self._for_every_row(masked_softmax(logits, self.mask), inputs)
         else:
             if self.projection_units is not None:
                 inputs = ops.matmul(inputs, self.projection)
@@ -151,6 +152,11 @@ class MaskedSoftmaxGate(keras.layers.Layer):
                 logits = logits + self.bias
             weights = masked_softmax(logits, self.mask)
         return weights[..., 0, :] if self.single_gate else weights
+
+    def _for_every_row(self, weights, inputs):
+        """`(tasks, experts)` weights, the same for every row (and step) of `inputs`."""
+        shape = (*ops.shape(inputs)[:-1], self.num_tasks, self.num_experts)
+        return ops.broadcast_to(weights, shape)
 
     def load_own_variables(self, store):
         """Loads the weights; a constant gate skips those of older saves."""
