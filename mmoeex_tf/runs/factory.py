@@ -30,6 +30,11 @@ def build_model(config, tasks, input_shape, train_rows=None):
     gives the gates of MMoEEx and MMoE a shared input projection; the other
     two have a constant gate and ignore it.
 
+    The weights are drawn from `config.seed`: Python's, NumPy's and
+    TensorFlow's random number generators are seeded with it first
+    (`keras.utils.set_random_seed`), so one config gives the same model in
+    `mmoeex train`, a Keras Tuner trial or a script.
+
     Args:
         config: A `RunConfig`.
         tasks: The `Task` specs.
@@ -48,6 +53,7 @@ def build_model(config, tasks, input_shape, train_rows=None):
             schedule is asked for without `train_rows`.
     """
     sequence = len(input_shape) == 2
+    keras.utils.set_random_seed(config.seed)
     if config.expert_kind != "dense" and not sequence:
         raise MMoEExError(
             f"expert_kind {config.expert_kind!r} needs sequence data shaped "

@@ -20,8 +20,6 @@ import json
 import math
 import pathlib
 
-import keras
-
 from mmoeex_tf.analysis.plots import plot_learning_curves
 from mmoeex_tf.analysis.scores import score_model
 from mmoeex_tf.datasets.base import SPLITS
@@ -141,7 +139,6 @@ def _run(strategy, folder, config, callbacks, verbose):
     verbose = verbose if folder is not None else 0  # the chief reports
     if verbose:
         print(data.summary())
-    keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = build_model(
             config, data.tasks, data.x["train"].shape[1:], len(data.x["train"])
