@@ -24,8 +24,6 @@ Usage: python -m benchmarks.table_pipeline [--repeats 5]
 import argparse
 import math
 
-import keras
-
 from benchmarks.paths import census_table
 from benchmarks.speed.common import BATCH, fit_runner, interleaved
 from mmoeex_tf import runs
@@ -44,7 +42,6 @@ def main(repeats):
     data = census_table(TARGETS)
     print(data.summary())
     config = RunConfig(data="census3", batch_size=BATCH, epochs=1)
-    keras.utils.set_random_seed(0)
     model = runs.build_model(config, data.tasks, data.x["train"].shape[1:])
     runs.adapt_model(model, config, data.y["train"])
     encoded = "encoded arrays (encoder run once, beforehand)"

@@ -81,7 +81,6 @@ def test_bad_values_are_named(value):
 def _trained(steps, **changes):
     config = RunConfig.from_dict({**TINY, **changes, "steps_per_execution": steps})
     data = runs.load_run_data(config)
-    keras.utils.set_random_seed(config.seed)  # as `runs.run` does
     model = runs.build_model(config, data.tasks, (10,), len(data.x["train"]))
     result = runs.train(model, data, config, verbose=0)
     return model, result

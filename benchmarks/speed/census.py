@@ -3,8 +3,6 @@
 import dataclasses
 import math
 
-import keras
-
 from benchmarks.speed.common import BATCH, TRAININGS, fit_runner, interleaved, log
 from mmoeex_tf import runs
 from mmoeex_tf.datasets import load_census3
@@ -60,7 +58,6 @@ def census_config(setting, epochs=1):
 
 def census_model(data, setting):
     """The census3 reference MMoEEx, built as `mmoeex train` builds it."""
-    keras.utils.set_random_seed(0)
     config = census_config(setting)
     return runs.build_model(config, data.tasks, data.x["train"].shape[1:])
 

@@ -4,8 +4,6 @@ import dataclasses
 import statistics
 import time
 
-import keras
-
 from benchmarks.speed.census import (
     CensusSetting,
     auto_steps,
@@ -52,7 +50,6 @@ def timed_run(ctx, config):
     """Seconds of a whole `runs.train` of a fresh model, compiling included."""
     data = ctx.census
     start = time.perf_counter()
-    keras.utils.set_random_seed(config.seed)
     model = runs.build_model(
         config, data.tasks, data.x["train"].shape[1:], len(data.x["train"])
     )
